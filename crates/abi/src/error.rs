@@ -1,0 +1,103 @@
+//! Errors the module answers with, and the errno each travels as.
+
+use core::fmt;
+
+/// Linux errno values used on the wire (x86-64 / asm-generic numbering).
+pub mod errno {
+    pub const EPERM: i32 = 1;
+    pub const E2BIG: i32 = 7;
+    pub const ENOMEM: i32 = 12;
+    pub const EFAULT: i32 = 14;
+    pub const EINVAL: i32 = 22;
+    pub const ENOTTY: i32 = 25;
+    pub const EPROTO: i32 = 71;
+}
+
+/// Every way the module can refuse a request. Each has its own errno, so the
+/// CLI can tell the user precisely what went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The caller lacks the capability the operation needs (CAP_SYS_ADMIN).
+    NotPermitted,
+    /// The request's stated size is smaller than this ABI's layout.
+    Truncated,
+    /// The request's stated size exceeds the module's limit.
+    Oversized,
+    /// The caller speaks a different [`crate::ABI_VERSION`].
+    AbiMismatch,
+    /// A user pointer could not be read or written.
+    BadAddress,
+    /// Not a kwasm ioctl.
+    UnknownCommand,
+    /// The kernel could not allocate memory for the request.
+    OutOfMemory,
+}
+
+impl Error {
+    /// The errno the module returns (as `-errno`) for this error.
+    pub const fn errno(self) -> i32 {
+        match self {
+            Error::NotPermitted => errno::EPERM,
+            Error::Truncated => errno::EINVAL,
+            Error::Oversized => errno::E2BIG,
+            Error::AbiMismatch => errno::EPROTO,
+            Error::BadAddress => errno::EFAULT,
+            Error::UnknownCommand => errno::ENOTTY,
+            Error::OutOfMemory => errno::ENOMEM,
+        }
+    }
+
+    /// The error an errno from a kwasm ioctl stands for.
+    pub const fn from_errno(e: i32) -> Option<Error> {
+        Some(match e {
+            errno::EPERM => Error::NotPermitted,
+            errno::EINVAL => Error::Truncated,
+            errno::E2BIG => Error::Oversized,
+            errno::EPROTO => Error::AbiMismatch,
+            errno::EFAULT => Error::BadAddress,
+            errno::ENOTTY => Error::UnknownCommand,
+            errno::ENOMEM => Error::OutOfMemory,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::NotPermitted => "operation needs CAP_SYS_ADMIN (run as root)",
+            Error::Truncated => "request is shorter than this ABI's layout (truncated request)",
+            Error::Oversized => "request claims a size above the module's limit",
+            Error::AbiMismatch => "kwasm.ko and this program speak different ABI versions",
+            Error::BadAddress => "request points at memory the kernel cannot access",
+            Error::UnknownCommand => "not a command kwasm.ko knows (is /dev/kwasm really kwasm?)",
+            Error::OutOfMemory => "the kernel is out of memory",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Error; 7] = [
+        Error::NotPermitted,
+        Error::Truncated,
+        Error::Oversized,
+        Error::AbiMismatch,
+        Error::BadAddress,
+        Error::UnknownCommand,
+        Error::OutOfMemory,
+    ];
+
+    #[test]
+    fn every_error_has_a_distinct_errno_that_round_trips() {
+        for (i, a) in ALL.iter().enumerate() {
+            assert_eq!(Error::from_errno(a.errno()), Some(*a));
+            for b in &ALL[i + 1..] {
+                assert_ne!(a.errno(), b.errno(), "{a:?} and {b:?} share an errno");
+            }
+        }
+        assert_eq!(Error::from_errno(9999), None);
+    }
+}

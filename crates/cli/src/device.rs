@@ -1,0 +1,98 @@
+//! `/dev/kwasm`: opening it and speaking the ABI, with errors that tell the
+//! user what to do.
+
+use kwasm_abi::{ioctl, Error as AbiError, VersionInfo, ABI_VERSION, DEVICE_PATH};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// What the module reports about itself.
+pub struct ModuleVersion {
+    pub version: String,
+    pub abi_version: u32,
+}
+
+#[derive(Debug)]
+pub enum DeviceError {
+    /// /dev/kwasm does not exist.
+    NotLoaded,
+    /// The node exists but its mode keeps us out.
+    AccessDenied,
+    /// Opening or calling was refused by the module (no CAP_SYS_ADMIN).
+    NotPermitted,
+    /// The module speaks another ABI version.
+    AbiMismatch { module: u32 },
+    /// The module refused a request for another reason.
+    Refused { request: &'static str, error: AbiError },
+    /// Any other I/O error.
+    Io { what: &'static str, error: io::Error },
+}
+
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceError::NotLoaded => write!(
+                f,
+                "kwasm.ko is not loaded: {DEVICE_PATH} does not exist (load it with `insmod kwasm.ko` or `modprobe kwasm`)"
+            ),
+            DeviceError::AccessDenied => write!(
+                f,
+                "permission denied opening {DEVICE_PATH}: the device is root-only (mode 0600); run as root"
+            ),
+            DeviceError::NotPermitted => write!(
+                f,
+                "kwasm.ko refused: running code in the kernel needs CAP_SYS_ADMIN; run as root"
+            ),
+            DeviceError::AbiMismatch { module } => write!(
+                f,
+                "kwasm.ko speaks ABI {module} but this kwasm speaks ABI {ABI_VERSION}: install a kwasm command and module from the same release"
+            ),
+            DeviceError::Refused { request, error } => write!(f, "kwasm.ko refused {request}: {error}"),
+            DeviceError::Io { what, error } => write!(f, "{what}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for DeviceError {}
+
+pub struct Device {
+    file: File,
+}
+
+impl Device {
+    pub fn open() -> Result<Device, DeviceError> {
+        match OpenOptions::new().read(true).write(true).open(DEVICE_PATH) {
+            Ok(file) => Ok(Device { file }),
+            Err(e) => Err(match e.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENXIO) | Some(libc::ENODEV) => DeviceError::NotLoaded,
+                Some(libc::EACCES) => DeviceError::AccessDenied,
+                Some(libc::EPERM) => DeviceError::NotPermitted,
+                _ => DeviceError::Io { what: "cannot open /dev/kwasm", error: e },
+            }),
+        }
+    }
+
+    /// The VERSION handshake.
+    pub fn version(&self) -> Result<ModuleVersion, DeviceError> {
+        let mut info = VersionInfo::request();
+        // SAFETY: VERSION takes a pointer to a VersionInfo, whose size the
+        // header states; `info` is valid for reads and writes of that size
+        // for the whole call.
+        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), ioctl::VERSION as _, &mut info as *mut VersionInfo) };
+        let reply = ModuleVersion {
+            version: kwasm_abi::str_from_fixed(&info.module_version).unwrap_or("?").to_string(),
+            abi_version: info.module_abi_version,
+        };
+        if rc == 0 {
+            return Ok(reply);
+        }
+        let error = io::Error::last_os_error();
+        Err(match error.raw_os_error().and_then(AbiError::from_errno) {
+            Some(AbiError::AbiMismatch) => DeviceError::AbiMismatch { module: reply.abi_version },
+            Some(AbiError::NotPermitted) => DeviceError::NotPermitted,
+            Some(error) => DeviceError::Refused { request: "the version handshake", error },
+            None => DeviceError::Io { what: "version ioctl on /dev/kwasm", error },
+        })
+    }
+}

@@ -1,0 +1,34 @@
+//! `/dev/kwasm`: who may open it, and what each ioctl does.
+
+use crate::platform::{cred, user::UserPtr};
+use crate::MODULE_VERSION;
+use core::mem::size_of;
+use kwasm_abi::ioctl::Command;
+use kwasm_abi::{Error, RequestHeader, VersionInfo};
+
+/// Opening the device is the privilege boundary: running native code in the
+/// kernel is as trusted as `insmod`, so it takes CAP_SYS_ADMIN on top of the
+/// node's 0600 mode. Checked at open, so a passed-on fd keeps the opener's
+/// authority and nothing more.
+pub fn open() -> Result<(), Error> {
+    if cred::capable_sys_admin() {
+        Ok(())
+    } else {
+        Err(Error::NotPermitted)
+    }
+}
+
+pub fn ioctl(cmd: u32, arg: UserPtr) -> Result<(), Error> {
+    match Command::decode(cmd).ok_or(Error::UnknownCommand)? {
+        Command::Version => version(arg),
+    }
+}
+
+/// The handshake (see [`kwasm_abi::VersionInfo`]): the reply is written
+/// before the version check so a caller of any version learns ours.
+fn version(arg: UserPtr) -> Result<(), Error> {
+    let header: RequestHeader = arg.read()?;
+    header.check_size(size_of::<VersionInfo>())?;
+    arg.write(&VersionInfo::reply(header, MODULE_VERSION))?;
+    header.check_version()
+}

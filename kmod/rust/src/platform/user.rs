@@ -1,0 +1,63 @@
+//! Copies between kernel memory and user-space pointers.
+
+use super::ffi;
+use core::ffi::c_void;
+use core::mem::{size_of, MaybeUninit};
+use kwasm_abi::{Error, RequestHeader, VersionInfo};
+
+/// Types that may be copied from and to user space byte for byte: every bit
+/// pattern is a valid value and there is no padding a copy could leak.
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` types made of integers and arrays of
+/// integers, laid out without padding (the ABI crate pins each layout).
+pub unsafe trait Plain: Copy {}
+
+// SAFETY: #[repr(C)] structs of u32 fields only (pinned by the ABI tests).
+unsafe impl Plain for RequestHeader {}
+// SAFETY: #[repr(C)], u32 fields and a u8 array, no padding (48 bytes,
+// pinned by the ABI tests).
+unsafe impl Plain for VersionInfo {}
+
+/// An address in the calling process's memory, as an ioctl argument gives it.
+/// Only meaningful in that process's context.
+#[derive(Clone, Copy)]
+pub struct UserPtr(usize);
+
+impl UserPtr {
+    pub const fn new(addr: usize) -> UserPtr {
+        UserPtr(addr)
+    }
+
+    /// Reads a `T` from user memory.
+    pub fn read<T: Plain>(self) -> Result<T, Error> {
+        let mut value = MaybeUninit::<T>::uninit();
+        // SAFETY: `value` is a writable kernel buffer of size_of::<T>()
+        // bytes; copy_from_user checks the user range itself (access_ok)
+        // and returns how many bytes it could NOT copy.
+        let left = unsafe {
+            ffi::kwasm_copy_from_user(value.as_mut_ptr() as *mut c_void, self.0 as *const c_void, size_of::<T>() as _)
+        };
+        if left != 0 {
+            return Err(Error::BadAddress);
+        }
+        // SAFETY: all bytes were written and any bit pattern is a valid T
+        // (T: Plain).
+        Ok(unsafe { value.assume_init() })
+    }
+
+    /// Writes `value` to user memory.
+    pub fn write<T: Plain>(self, value: &T) -> Result<(), Error> {
+        // SAFETY: `value` is a readable kernel object of size_of::<T>()
+        // bytes with no padding (T: Plain), so nothing uninitialised leaks;
+        // copy_to_user checks the user range itself.
+        let left = unsafe {
+            ffi::kwasm_copy_to_user(self.0 as *mut c_void, value as *const T as *const c_void, size_of::<T>() as _)
+        };
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(Error::BadAddress)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Load-time self-tests (`insmod kwasm.ko selftest=1`): checks that need the
+//! real kernel underneath, run once before the device appears. A failure
+//! aborts the load with a log line that says which check failed.
+
+use crate::platform::alloc::kvmalloc_size;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::alloc::Layout;
+use core::fmt;
+
+pub struct Failure(&'static str);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+fn check(ok: bool, what: &'static str, count: &mut u32) -> Result<(), Failure> {
+    *count += 1;
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure(what))
+    }
+}
+
+/// Runs every check; returns how many passed.
+pub fn run() -> Result<u32, Failure> {
+    let mut n = 0;
+    allocator(&mut n)?;
+    Ok(n)
+}
+
+fn allocator(n: &mut u32) -> Result<(), Failure> {
+    let b = Box::new(0x5a5a_5a5a_u64);
+    check(*b == 0x5a5a_5a5a, "small box holds its value", n)?;
+
+    // Sizes either side of the slab limit, up to one that only vmalloc
+    // can serve, each filled and read back.
+    for &size in &[1usize, 100, 4096, 8192, 8193, 1 << 20, 32 << 20] {
+        let mut v: Vec<u8> = Vec::new();
+        check(v.try_reserve_exact(size).is_ok(), "allocation of up to 32 MiB succeeds", n)?;
+        v.extend((0..size).map(|i| (i % 251) as u8));
+        let intact = v.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8);
+        check(intact, "allocated memory keeps what was written", n)?;
+    }
+
+    // Over-aligned layouts, including page alignment, come back aligned.
+    for &align in &[16usize, 64, 256, 4096] {
+        for &size in &[1usize, 24, 100, 5000, 100_000] {
+            let layout = Layout::from_size_align(size, align).map_err(|_| Failure("valid layout"))?;
+            // SAFETY: non-zero size; the block is freed with the same layout.
+            let p = unsafe { alloc::alloc::alloc(layout) };
+            check(!p.is_null(), "over-aligned allocation succeeds", n)?;
+            check(p as usize % align == 0, "over-aligned allocation is aligned", n)?;
+            // SAFETY: p is a live block of `size` bytes from this layout.
+            unsafe {
+                p.write_bytes(0xa5, size);
+                alloc::alloc::dealloc(p, layout);
+            }
+        }
+    }
+
+    // Growing keeps the contents across the kmalloc -> vmalloc move.
+    let mut v: Vec<u32> = (0..1000).collect();
+    v.reserve(4 << 20);
+    check(v.iter().enumerate().all(|(i, &x)| x == i as u32), "realloc keeps contents", n)?;
+
+    // Impossible requests fail cleanly, with no kernel warning.
+    let mut huge: Vec<u8> = Vec::new();
+    check(huge.try_reserve_exact(3 << 30).is_err(), "a 3 GiB request is refused", n)?;
+    let page_plus = Layout::from_size_align(8, 8192).map_err(|_| Failure("valid layout"))?;
+    check(kvmalloc_size(page_plus).is_none(), "alignment above a page is refused", n)?;
+    Ok(())
+}
