@@ -20,7 +20,10 @@ pub struct RequestHeader {
 impl RequestHeader {
     /// A header for a request of type `T` at this crate's ABI version.
     pub const fn for_request<T>() -> RequestHeader {
-        RequestHeader { abi_version: ABI_VERSION, size: size_of::<T>() as u32 }
+        RequestHeader {
+            abi_version: ABI_VERSION,
+            size: size_of::<T>() as u32,
+        }
     }
 
     /// Checks the size the caller claims: at least `need` bytes (this ABI's
@@ -122,7 +125,10 @@ mod tests {
     #[test]
     fn size_checks() {
         let need = size_of::<VersionInfo>();
-        let h = |size| RequestHeader { abi_version: ABI_VERSION, size };
+        let h = |size| RequestHeader {
+            abi_version: ABI_VERSION,
+            size,
+        };
         assert_eq!(h(0).check_size(need), Err(Error::Truncated));
         assert_eq!(h(8).check_size(need), Err(Error::Truncated));
         assert_eq!(h(need as u32 - 1).check_size(need), Err(Error::Truncated));
@@ -143,7 +149,10 @@ mod tests {
 
     #[test]
     fn reply_carries_module_identity() {
-        let caller = RequestHeader { abi_version: 7, size: 64 };
+        let caller = RequestHeader {
+            abi_version: 7,
+            size: 64,
+        };
         let r = VersionInfo::reply(caller, "0.1.0");
         assert_eq!(r.header, caller);
         assert_eq!(r.module_abi_version, ABI_VERSION);

@@ -68,7 +68,10 @@ impl Device {
                 Some(libc::ENOENT) | Some(libc::ENXIO) | Some(libc::ENODEV) => DeviceError::NotLoaded,
                 Some(libc::EACCES) => DeviceError::AccessDenied,
                 Some(libc::EPERM) => DeviceError::NotPermitted,
-                _ => DeviceError::Io { what: "cannot open /dev/kwasm", error: e },
+                _ => DeviceError::Io {
+                    what: "cannot open /dev/kwasm",
+                    error: e,
+                },
             }),
         }
     }
@@ -79,9 +82,17 @@ impl Device {
         // SAFETY: VERSION takes a pointer to a VersionInfo, whose size the
         // header states; `info` is valid for reads and writes of that size
         // for the whole call.
-        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), ioctl::VERSION as _, &mut info as *mut VersionInfo) };
+        let rc = unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                ioctl::VERSION as _,
+                &mut info as *mut VersionInfo,
+            )
+        };
         let reply = ModuleVersion {
-            version: kwasm_abi::str_from_fixed(&info.module_version).unwrap_or("?").to_string(),
+            version: kwasm_abi::str_from_fixed(&info.module_version)
+                .unwrap_or("?")
+                .to_string(),
             abi_version: info.module_abi_version,
         };
         if rc == 0 {
@@ -89,10 +100,41 @@ impl Device {
         }
         let error = io::Error::last_os_error();
         Err(match error.raw_os_error().and_then(AbiError::from_errno) {
-            Some(AbiError::AbiMismatch) => DeviceError::AbiMismatch { module: reply.abi_version },
+            Some(AbiError::AbiMismatch) => DeviceError::AbiMismatch {
+                module: reply.abi_version,
+            },
             Some(AbiError::NotPermitted) => DeviceError::NotPermitted,
-            Some(error) => DeviceError::Refused { request: "the version handshake", error },
-            None => DeviceError::Io { what: "version ioctl on /dev/kwasm", error },
+            Some(error) => DeviceError::Refused {
+                request: "the version handshake",
+                error,
+            },
+            None => DeviceError::Io {
+                what: "version ioctl on /dev/kwasm",
+                error,
+            },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_tell_the_user_what_to_do() {
+        assert!(DeviceError::NotLoaded.to_string().contains("insmod kwasm.ko"));
+        assert!(DeviceError::AccessDenied.to_string().contains("run as root"));
+        assert!(DeviceError::NotPermitted.to_string().contains("CAP_SYS_ADMIN"));
+        let mismatch = DeviceError::AbiMismatch {
+            module: ABI_VERSION + 1,
+        }
+        .to_string();
+        assert!(mismatch.contains(&format!("ABI {}", ABI_VERSION + 1)), "{mismatch}");
+        assert!(mismatch.contains(&format!("ABI {ABI_VERSION}")), "{mismatch}");
+        let refused = DeviceError::Refused {
+            request: "the version handshake",
+            error: AbiError::Truncated,
+        };
+        assert!(refused.to_string().contains("truncated"), "{refused}");
     }
 }

@@ -40,7 +40,11 @@ fn allocator(n: &mut u32) -> Result<(), Failure> {
     // can serve, each filled and read back.
     for &size in &[1usize, 100, 4096, 8192, 8193, 1 << 20, 32 << 20] {
         let mut v: Vec<u8> = Vec::new();
-        check(v.try_reserve_exact(size).is_ok(), "allocation of up to 32 MiB succeeds", n)?;
+        check(
+            v.try_reserve_exact(size).is_ok(),
+            "allocation of up to 32 MiB succeeds",
+            n,
+        )?;
         v.extend((0..size).map(|i| (i % 251) as u8));
         let intact = v.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8);
         check(intact, "allocated memory keeps what was written", n)?;
@@ -65,12 +69,24 @@ fn allocator(n: &mut u32) -> Result<(), Failure> {
     // Growing keeps the contents across the kmalloc -> vmalloc move.
     let mut v: Vec<u32> = (0..1000).collect();
     v.reserve(4 << 20);
-    check(v.iter().enumerate().all(|(i, &x)| x == i as u32), "realloc keeps contents", n)?;
+    check(
+        v.iter().enumerate().all(|(i, &x)| x == i as u32),
+        "realloc keeps contents",
+        n,
+    )?;
 
     // Impossible requests fail cleanly, with no kernel warning.
     let mut huge: Vec<u8> = Vec::new();
-    check(huge.try_reserve_exact(3 << 30).is_err(), "a 3 GiB request is refused", n)?;
+    check(
+        huge.try_reserve_exact(3 << 30).is_err(),
+        "a 3 GiB request is refused",
+        n,
+    )?;
     let page_plus = Layout::from_size_align(8, 8192).map_err(|_| Failure("valid layout"))?;
-    check(kvmalloc_size(page_plus).is_none(), "alignment above a page is refused", n)?;
+    check(
+        kvmalloc_size(page_plus).is_none(),
+        "alignment above a page is refused",
+        n,
+    )?;
     Ok(())
 }

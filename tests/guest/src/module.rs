@@ -48,7 +48,9 @@ fn dmesg() -> Result<String, String> {
 }
 
 fn loaded() -> bool {
-    fs::read_to_string("/proc/modules").map(|m| m.lines().any(|l| l.starts_with("kwasm "))).unwrap_or(false)
+    fs::read_to_string("/proc/modules")
+        .map(|m| m.lines().any(|l| l.starts_with("kwasm ")))
+        .unwrap_or(false)
 }
 
 fn expect(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
@@ -63,7 +65,9 @@ fn expect(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 fn insmod_selftest() -> Result<(), String> {
     run_ok(Command::new("insmod").arg(MODULE).arg("selftest=1"))?;
     let log = dmesg()?;
-    expect(log.contains("kwasm: selftest passed"), || format!("no 'selftest passed' in dmesg:\n{log}"))?;
+    expect(log.contains("kwasm: selftest passed"), || {
+        format!("no 'selftest passed' in dmesg:\n{log}")
+    })?;
     let param = fs::read_to_string("/sys/module/kwasm/parameters/selftest").map_err(|e| e.to_string())?;
     expect(param.trim() == "Y", || format!("selftest parameter reads {param:?}"))?;
     run_ok(Command::new("rmmod").arg("kwasm"))?;
@@ -88,24 +92,41 @@ fn modinfo() -> Result<(), String> {
     run_ok(Command::new("depmod").arg("-a"))?;
     let out = run_ok(Command::new("modinfo").arg("kwasm"))?;
     let field = |name: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim_start().strip_prefix(':')).map(|v| v.trim().to_string()))
+        out.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|r| r.trim_start().strip_prefix(':'))
+                .map(|v| v.trim().to_string())
+        })
     };
-    expect(field("version").as_deref() == Some(VERSION), || format!("version is not {VERSION}:\n{out}"))?;
-    expect(field("license").as_deref() == Some("GPL"), || format!("license is not GPL:\n{out}"))?;
-    expect(field("description").is_some_and(|d| d.contains("WebAssembly")), || format!("no description:\n{out}"))?;
+    expect(field("version").as_deref() == Some(VERSION), || {
+        format!("version is not {VERSION}:\n{out}")
+    })?;
+    expect(field("license").as_deref() == Some("GPL"), || {
+        format!("license is not GPL:\n{out}")
+    })?;
+    expect(field("description").is_some_and(|d| d.contains("WebAssembly")), || {
+        format!("no description:\n{out}")
+    })?;
     let sys = fs::read_to_string("/sys/module/kwasm/version").map_err(|e| e.to_string())?;
-    expect(sys.trim() == VERSION, || format!("/sys/module/kwasm/version reads {sys:?}"))
+    expect(sys.trim() == VERSION, || {
+        format!("/sys/module/kwasm/version reads {sys:?}")
+    })
 }
 
 fn device_node() -> Result<(), String> {
     let meta = fs::metadata(DEVICE_PATH).map_err(|e| format!("{DEVICE_PATH}: {e}"))?;
-    expect(meta.file_type().is_char_device(), || format!("{DEVICE_PATH} is not a character device"))?;
+    expect(meta.file_type().is_char_device(), || {
+        format!("{DEVICE_PATH} is not a character device")
+    })?;
     let mode = meta.permissions().mode() & 0o7777;
     expect(mode == 0o600, || format!("{DEVICE_PATH} has mode {mode:o}, want 600"))?;
-    expect(meta.uid() == 0 && meta.gid() == 0, || format!("{DEVICE_PATH} owned by {}:{}", meta.uid(), meta.gid()))?;
+    expect(meta.uid() == 0 && meta.gid() == 0, || {
+        format!("{DEVICE_PATH} owned by {}:{}", meta.uid(), meta.gid())
+    })?;
     let major = (meta.rdev() >> 8) & 0xfff;
-    expect(major == 10, || format!("{DEVICE_PATH} has major {major}, want 10 (misc)"))
+    expect(major == 10, || {
+        format!("{DEVICE_PATH} has major {major}, want 10 (misc)")
+    })
 }
 
 fn version() -> Result<(), String> {
@@ -113,7 +134,9 @@ fn version() -> Result<(), String> {
     let cli = format!("kwasm {VERSION} (ABI {ABI_VERSION})");
     let module = format!("kwasm.ko {VERSION} (ABI {ABI_VERSION})");
     expect(out.lines().any(|l| l == cli), || format!("no line '{cli}' in:\n{out}"))?;
-    expect(out.lines().any(|l| l == module), || format!("no line '{module}' in:\n{out}"))
+    expect(out.lines().any(|l| l == module), || {
+        format!("no line '{module}' in:\n{out}")
+    })
 }
 
 /// A caller of another ABI version is refused with EPROTO, yet learns the
@@ -125,7 +148,9 @@ fn abi_mismatch() -> Result<(), String> {
         req.header.abi_version = caller;
         let got = dev.version(&mut req);
         expect(got == Err(EPROTO), || format!("ABI {caller}: got {got:?}, want EPROTO"))?;
-        expect(req.module_abi_version == ABI_VERSION, || format!("ABI {caller}: reply says {}", req.module_abi_version))?;
+        expect(req.module_abi_version == ABI_VERSION, || {
+            format!("ABI {caller}: reply says {}", req.module_abi_version)
+        })?;
     }
     let mut req = VersionInfo::request();
     let got = dev.version(&mut req);
@@ -140,13 +165,19 @@ fn bad_requests() -> Result<(), String> {
         let mut req = VersionInfo::request();
         req.header.size = size;
         let got = dev.version(&mut req);
-        expect(got == Err(want), || format!("size {size}: got {got:?}, want errno {want}"))?;
-        expect(req.module_abi_version == 0, || format!("size {size}: the refused request was written to"))?;
+        expect(got == Err(want), || {
+            format!("size {size}: got {got:?}, want errno {want}")
+        })?;
+        expect(req.module_abi_version == 0, || {
+            format!("size {size}: the refused request was written to")
+        })?;
     }
     // Null and unmapped pointers.
     for addr in [0usize, 0xdead_0000, usize::MAX - 7] {
         let got = dev.ioctl(ioctl::VERSION, addr);
-        expect(got == Err(EFAULT), || format!("pointer {addr:#x}: got {got:?}, want EFAULT"))?;
+        expect(got == Err(EFAULT), || {
+            format!("pointer {addr:#x}: got {got:?}, want EFAULT")
+        })?;
     }
     // A header that is readable but whose struct runs into an unmapped page.
     let page = GuardedPage::new();
@@ -155,7 +186,9 @@ fn bad_requests() -> Result<(), String> {
     // SAFETY: `at` has room for exactly one RequestHeader before the hole.
     unsafe { (at as *mut RequestHeader).write_unaligned(header) };
     let got = dev.ioctl(ioctl::VERSION, at as usize);
-    expect(got == Err(EFAULT), || format!("struct straddling a hole: got {got:?}, want EFAULT"))?;
+    expect(got == Err(EFAULT), || {
+        format!("struct straddling a hole: got {got:?}, want EFAULT")
+    })?;
     // Unknown numbers, wrong direction, a foreign magic.
     let unknown = [
         ioc(DIR_READ | DIR_WRITE, MAGIC, 0x7f, 48),
@@ -166,12 +199,16 @@ fn bad_requests() -> Result<(), String> {
     let mut req = VersionInfo::request();
     for cmd in unknown {
         let got = dev.ioctl(cmd, &mut req as *mut _ as usize);
-        expect(got == Err(ENOTTY), || format!("command {cmd:#x}: got {got:?}, want ENOTTY"))?;
+        expect(got == Err(ENOTTY), || {
+            format!("command {cmd:#x}: got {got:?}, want ENOTTY")
+        })?;
     }
     // The device still answers properly afterwards.
     let mut req = VersionInfo::request();
     let got = dev.version(&mut req);
-    expect(got == Ok(()) && req.module_abi_version == ABI_VERSION, || format!("after bad requests: {got:?}"))
+    expect(got == Ok(()) && req.module_abi_version == ABI_VERSION, || {
+        format!("after bad requests: {got:?}")
+    })
 }
 
 /// errno that open(/dev/kwasm) gives a process running as `nobody`.
@@ -192,16 +229,24 @@ fn kwasm_version_as_nobody() -> Result<(bool, String), String> {
 /// callers without CAP_SYS_ADMIN (EPERM). Both with a message that says why.
 fn non_root() -> Result<(), String> {
     let errno = open_errno_as_nobody()?;
-    expect(errno == libc::EACCES, || format!("open as nobody on the 0600 node: errno {errno}, want EACCES"))?;
+    expect(errno == libc::EACCES, || {
+        format!("open as nobody on the 0600 node: errno {errno}, want EACCES")
+    })?;
     let (ok, err) = kwasm_version_as_nobody()?;
-    expect(!ok && err.contains("root-only"), || format!("kwasm version as nobody: success={ok}, stderr: {err}"))?;
+    expect(!ok && err.contains("root-only"), || {
+        format!("kwasm version as nobody: success={ok}, stderr: {err}")
+    })?;
 
     fs::set_permissions(DEVICE_PATH, fs::Permissions::from_mode(0o666)).map_err(|e| e.to_string())?;
     let opened_up = (|| {
         let errno = open_errno_as_nobody()?;
-        expect(errno == EPERM, || format!("open as nobody on a 0666 node: errno {errno}, want EPERM"))?;
+        expect(errno == EPERM, || {
+            format!("open as nobody on a 0666 node: errno {errno}, want EPERM")
+        })?;
         let (ok, err) = kwasm_version_as_nobody()?;
-        expect(!ok && err.contains("CAP_SYS_ADMIN"), || format!("kwasm version as nobody: success={ok}, stderr: {err}"))
+        expect(!ok && err.contains("CAP_SYS_ADMIN"), || {
+            format!("kwasm version as nobody: success={ok}, stderr: {err}")
+        })
     })();
     fs::set_permissions(DEVICE_PATH, fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
     opened_up?;
@@ -212,19 +257,29 @@ fn non_root() -> Result<(), String> {
 fn rmmod() -> Result<(), String> {
     run_ok(Command::new("rmmod").arg("kwasm"))?;
     expect(!loaded(), || "kwasm still in /proc/modules".into())?;
-    expect(fs::metadata(DEVICE_PATH).is_err(), || format!("{DEVICE_PATH} still exists"))?;
+    expect(fs::metadata(DEVICE_PATH).is_err(), || {
+        format!("{DEVICE_PATH} still exists")
+    })?;
     let log = dmesg()?;
-    expect(log.contains("kwasm: unloaded"), || "no 'kwasm: unloaded' in dmesg".into())
+    expect(log.contains("kwasm: unloaded"), || {
+        "no 'kwasm: unloaded' in dmesg".into()
+    })
 }
 
 fn not_loaded() -> Result<(), String> {
     let out = run(Command::new("kwasm").arg("version"))?;
     let err = String::from_utf8_lossy(&out.stderr);
-    expect(!out.status.success(), || "kwasm version succeeded with no module".into())?;
-    expect(err.contains("kwasm.ko is not loaded"), || format!("unhelpful message: {err}"))?;
+    expect(!out.status.success(), || {
+        "kwasm version succeeded with no module".into()
+    })?;
+    expect(err.contains("kwasm.ko is not loaded"), || {
+        format!("unhelpful message: {err}")
+    })?;
     // Loading again after an unload works: nothing stale was left behind.
     run_ok(Command::new("insmod").arg(MODULE))?;
     let again = run_ok(Command::new("kwasm").arg("version"))?;
     run_ok(Command::new("rmmod").arg("kwasm"))?;
-    expect(again.contains(&format!("kwasm.ko {VERSION}")), || format!("after reload: {again}"))
+    expect(again.contains(&format!("kwasm.ko {VERSION}")), || {
+        format!("after reload: {again}")
+    })
 }

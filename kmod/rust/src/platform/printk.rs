@@ -50,7 +50,11 @@ impl Write for Buffer {
 
 /// Writes one line to the kernel log, prefixed "kwasm: ".
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
-    let mut buf = Buffer { bytes: [0; MAX_MESSAGE], len: 0, truncated: false };
+    let mut buf = Buffer {
+        bytes: [0; MAX_MESSAGE],
+        len: 0,
+        truncated: false,
+    };
     let _ = buf.write_fmt(args);
     if buf.truncated {
         buf.len = MAX_MESSAGE - 3;
@@ -62,7 +66,11 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     // readable bytes; `buf.len <= MAX_MESSAGE` fits in an int and the bytes
     // live on this stack frame for the whole call.
     unsafe {
-        ffi::_printk(level.format().as_ptr(), buf.len as c_int, buf.bytes.as_ptr() as *const c_char);
+        ffi::_printk(
+            level.format().as_ptr(),
+            buf.len as c_int,
+            buf.bytes.as_ptr() as *const c_char,
+        );
     }
 }
 

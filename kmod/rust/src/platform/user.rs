@@ -36,7 +36,11 @@ impl UserPtr {
         // bytes; copy_from_user checks the user range itself (access_ok)
         // and returns how many bytes it could NOT copy.
         let left = unsafe {
-            ffi::kwasm_copy_from_user(value.as_mut_ptr() as *mut c_void, self.0 as *const c_void, size_of::<T>() as _)
+            ffi::kwasm_copy_from_user(
+                value.as_mut_ptr() as *mut c_void,
+                self.0 as *const c_void,
+                size_of::<T>() as _,
+            )
         };
         if left != 0 {
             return Err(Error::BadAddress);
@@ -52,7 +56,11 @@ impl UserPtr {
         // bytes with no padding (T: Plain), so nothing uninitialised leaks;
         // copy_to_user checks the user range itself.
         let left = unsafe {
-            ffi::kwasm_copy_to_user(self.0 as *mut c_void, value as *const T as *const c_void, size_of::<T>() as _)
+            ffi::kwasm_copy_to_user(
+                self.0 as *mut c_void,
+                value as *const T as *const c_void,
+                size_of::<T>() as _,
+            )
         };
         if left == 0 {
             Ok(())

@@ -1,0 +1,481 @@
+//! The guest: static binaries, the initramfs, and booting it in QEMU.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cpio::Archive;
+use crate::kernels::{Kernel, KernelLine};
+use crate::paths::Paths;
+use crate::verdict::{self, Verdict};
+use crate::{module, process, setup, BootArgs};
+
+const MUSL: &str = "x86_64-unknown-linux-musl";
+const BUSYBOX: &str = "/bin/busybox";
+
+/// The guest's user-space programs, built static for musl.
+pub struct GuestBinaries {
+    pub kwasm: PathBuf,
+    pub guest_tests: PathBuf,
+}
+
+impl GuestBinaries {
+    fn at(paths: &Paths) -> GuestBinaries {
+        let dir = paths.target.join(MUSL).join("release");
+        GuestBinaries {
+            kwasm: dir.join("kwasm"),
+            guest_tests: dir.join("kwasm-guest-tests"),
+        }
+    }
+
+    pub fn all(&self) -> [&PathBuf; 2] {
+        [&self.kwasm, &self.guest_tests]
+    }
+}
+
+/// `cargo build --release --target x86_64-unknown-linux-musl -p kwasm-cli
+/// -p kwasm-guest-tests`.
+pub fn build_guest(paths: &Paths) -> Result<GuestBinaries> {
+    eprintln!("xtask: building guest binaries ({MUSL})");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    process::run(
+        Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                MUSL,
+                "-p",
+                "kwasm-cli",
+                "-p",
+                "kwasm-guest-tests",
+            ])
+            .current_dir(&paths.repo),
+    )
+    .context("building the guest binaries failed (compiler output above)")?;
+    let bins = GuestBinaries::at(paths);
+    for b in bins.all() {
+        if !b.is_file() {
+            bail!("cargo built no {}: is the binary still named that way?", b.display());
+        }
+    }
+    Ok(bins)
+}
+
+/// What the guest does after boot.
+#[derive(Clone, Debug)]
+pub enum GuestAction {
+    /// Run this command (argv), then report.
+    Command(Vec<String>),
+    /// An interactive shell on the serial console, then report.
+    Shell,
+}
+
+impl GuestAction {
+    pub fn default_tests() -> GuestAction {
+        GuestAction::Command(vec!["/bin/kwasm-guest-tests".into()])
+    }
+}
+
+/// Quotes one word for the guest's `sh`.
+fn sh_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The guest's /init. Kernel messages go to ttyS1 (their own log file), so
+/// after devtmpfs is up the script moves its own output to ttyS0: the test
+/// output stays readable and the kernel log stays complete even if the guest
+/// hangs before the final dmesg dump.
+pub fn init_script(action: &GuestAction) -> String {
+    let run = match action {
+        GuestAction::Command(argv) => argv.iter().map(|w| sh_quote(w)).collect::<Vec<_>>().join(" "),
+        GuestAction::Shell => "echo 'kwasm guest shell: kwasm.ko is /lib/modules/kwasm.ko; exit or Ctrl-D powers off, Ctrl-A X kills QEMU'\n\
+             setsid -c sh -l\n\
+             # The shell's session ended, hanging up ttyS0: reopen it.\n\
+             exec </dev/ttyS0 >/dev/ttyS0 2>&1"
+            .to_string(),
+    };
+    format!(
+        r#"#!/bin/busybox sh
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+exec </dev/ttyS0 >/dev/ttyS0 2>&1
+stty -F /dev/ttyS0 -onlcr 2>/dev/null
+hostname kwasm-guest
+cd /root
+echo {start}
+{run}
+echo "{exit} $?"
+echo {dmesg_begin}
+dmesg
+echo {dmesg_end}
+echo "{taint} $(cat /proc/sys/kernel/tainted)"
+poweroff -f
+"#,
+        start = verdict::START,
+        exit = verdict::EXIT,
+        dmesg_begin = verdict::DMESG_BEGIN,
+        dmesg_end = verdict::DMESG_END,
+        taint = verdict::TAINT,
+    )
+}
+
+/// Builds the initramfs: busybox, kwasm.ko, the guest binaries that exist,
+/// /etc/passwd+group with root and nobody, and the generated /init.
+pub fn build_initramfs(out: &Path, module: Option<&Path>, binaries: &[&Path], action: &GuestAction) -> Result<()> {
+    let mut a = Archive::default();
+    for dir in [
+        "bin",
+        "sbin",
+        "usr",
+        "usr/bin",
+        "usr/sbin",
+        "lib",
+        "lib/modules",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "root",
+        "run",
+    ] {
+        a.dir(dir, 0o755);
+    }
+    a.dir("tmp", 0o1777);
+    let busybox = std::fs::read(BUSYBOX)
+        .with_context(|| format!("reading {BUSYBOX}: run `cargo xtask setup` (installs busybox-static)"))?;
+    a.file("bin/busybox", 0o755, &busybox);
+    a.symlink("bin/sh", "busybox");
+    if let Some(ko) = module {
+        a.file(
+            "lib/modules/kwasm.ko",
+            0o644,
+            &std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?,
+        );
+    }
+    for bin in binaries {
+        let name = bin
+            .file_name()
+            .context("binary path has no file name")?
+            .to_string_lossy();
+        a.file(
+            &format!("bin/{name}"),
+            0o755,
+            &std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))?,
+        );
+    }
+    a.file(
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    );
+    a.file("etc/group", 0o644, b"root:x:0:\nnobody:x:65534:\nnogroup:x:65534:\n");
+    a.file("init", 0o755, init_script(action).as_bytes());
+    std::fs::create_dir_all(out.parent().unwrap())?;
+    std::fs::write(out, a.finish()).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+pub struct BootOptions {
+    pub timeout: Option<Duration>,
+    /// Copy the serial console to our stdout while it runs.
+    pub echo: bool,
+    /// Extra kernel command-line parameters.
+    pub append: Option<String>,
+}
+
+pub struct BootResult {
+    pub serial_log: PathBuf,
+    pub kernel_log: PathBuf,
+    pub verdict: Verdict,
+    pub elapsed: Duration,
+}
+
+fn qemu_command(k: &Kernel, initramfs: &Path, kernel_log: &Path, interactive: bool, append: Option<&str>) -> Command {
+    let mut cmdline = String::from("console=ttyS1 panic=-1 loglevel=7 printk.time=1");
+    if let Some(extra) = append {
+        cmdline.push(' ');
+        cmdline.push_str(extra);
+    }
+    let mut q = Command::new("qemu-system-x86_64");
+    q.args([
+        "-accel",
+        "tcg",
+        "-cpu",
+        "max",
+        "-m",
+        "1G",
+        "-smp",
+        "2",
+        "-net",
+        "none",
+        "-no-reboot",
+    ])
+    .arg("-kernel")
+    .arg(k.vmlinux())
+    .arg("-initrd")
+    .arg(initramfs)
+    .args(["-append", &cmdline])
+    .args(["-display", "none", "-vga", "none"]);
+    // ttyS0: init's markers and the guest program (our stdout); ttyS1: the
+    // kernel console, written straight to a file by QEMU.
+    if interactive {
+        q.args(["-serial", "mon:stdio"]);
+    } else {
+        q.args(["-monitor", "none", "-serial", "stdio"]);
+    }
+    q.arg("-serial").arg(format!("file:{}", kernel_log.display()));
+    q
+}
+
+/// How the serial console is copied to our stdout while the guest runs.
+enum Echo {
+    Off,
+    /// Byte for byte (interactive shell: prompts have no newline).
+    Raw,
+    /// Line by line, leaving out the dmesg dump (it is in the logs).
+    Lines {
+        in_dmesg: bool,
+        partial: Vec<u8>,
+    },
+}
+
+impl Echo {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        match self {
+            Echo::Off => return Ok(()),
+            Echo::Raw => out.write_all(data)?,
+            Echo::Lines { in_dmesg, partial } => {
+                partial.extend_from_slice(data);
+                while let Some(pos) = partial.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = partial.drain(..=pos).collect();
+                    let text = String::from_utf8_lossy(&line);
+                    let text = text.trim_end();
+                    if text == verdict::DMESG_BEGIN {
+                        *in_dmesg = true;
+                        writeln!(out, "[dmesg dump omitted here: see the logs]")?;
+                    } else if text == verdict::DMESG_END {
+                        *in_dmesg = false;
+                    } else if !*in_dmesg {
+                        writeln!(out, "{text}")?;
+                    }
+                }
+            }
+        }
+        out.flush()
+    }
+}
+
+/// Boots `k` with the given initramfs; waits for poweroff or the timeout.
+pub fn boot(
+    paths: &Paths,
+    k: &Kernel,
+    initramfs: &Path,
+    name: &str,
+    interactive: bool,
+    opts: &BootOptions,
+) -> Result<BootResult> {
+    let logs = paths.guest_logs();
+    std::fs::create_dir_all(&logs)?;
+    let serial_log = logs.join(format!("{}-{name}.log", k.release));
+    let kernel_log = logs.join(format!("{}-{name}.kernel.log", k.release));
+    let _ = std::fs::remove_file(&kernel_log);
+    let mut q = qemu_command(k, initramfs, &kernel_log, interactive, opts.append.as_deref());
+    if !process::on_path("qemu-system-x86_64") {
+        bail!("qemu-system-x86_64 not found: run `cargo xtask setup`");
+    }
+    let started = Instant::now();
+    q.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    q.stdin(if interactive { Stdio::inherit() } else { Stdio::null() });
+    let mut child = q
+        .spawn()
+        .with_context(|| format!("could not start `{}`", process::display(&q)))?;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut file = std::fs::File::create(&serial_log)?;
+    let echo = if interactive {
+        Echo::Raw
+    } else if opts.echo {
+        Echo::Lines {
+            in_dmesg: false,
+            partial: vec![],
+        }
+    } else {
+        Echo::Off
+    };
+    let reader = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+        let mut echo = echo;
+        let mut all = vec![];
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = stdout.read(&mut buf)?;
+            if n == 0 {
+                return Ok(all);
+            }
+            file.write_all(&buf[..n])?;
+            echo.write(&buf[..n])?;
+            all.extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut timed_out = false;
+    loop {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        if opts.timeout.is_some_and(|t| started.elapsed() > t) {
+            timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let elapsed = started.elapsed();
+    let serial = reader
+        .join()
+        .expect("serial reader panicked")
+        .context("reading QEMU's output")?;
+    let console = std::fs::read(&kernel_log).unwrap_or_default();
+    let verdict = verdict::analyze(
+        &String::from_utf8_lossy(&serial),
+        &String::from_utf8_lossy(&console),
+        timed_out,
+    );
+    Ok(BootResult {
+        serial_log,
+        kernel_log,
+        verdict,
+        elapsed,
+    })
+}
+
+/// Everything a boot needs, built: returns the kernel and the initramfs path.
+pub fn prepare(
+    paths: &Paths,
+    line: KernelLine,
+    action: &GuestAction,
+    build: bool,
+    name: &str,
+) -> Result<(Kernel, PathBuf)> {
+    let k = match Kernel::installed(paths, line) {
+        Ok(k) => k,
+        Err(_) if build => setup::setup(paths, &[line])?.remove(0),
+        Err(e) => return Err(e),
+    };
+    let (ko, bins) = if build {
+        (module::build_module(paths, &k)?, build_guest(paths)?)
+    } else {
+        (paths.kmod_out(&k.release).join("kwasm.ko"), GuestBinaries::at(paths))
+    };
+    let ko = ko.is_file().then_some(ko);
+    if ko.is_none() {
+        eprintln!(
+            "xtask: warning: no kwasm.ko for {} yet; the guest will have none",
+            k.release
+        );
+    }
+    let bins: Vec<&Path> = bins
+        .all()
+        .into_iter()
+        .filter(|b| b.is_file())
+        .map(PathBuf::as_path)
+        .collect();
+    let initramfs = paths.initramfs_dir().join(format!("{}-{name}.cpio", k.release));
+    build_initramfs(&initramfs, ko.as_deref(), &bins, action)?;
+    Ok((k, initramfs))
+}
+
+/// Prints the boot's summary; returns whether it passed.
+pub fn report(k: &Kernel, r: &BootResult) -> bool {
+    let v = &r.verdict;
+    eprintln!(
+        "xtask: {} booted in {:.1}s; serial log {}, kernel log {}",
+        k.release,
+        r.elapsed.as_secs_f64(),
+        r.serial_log.display(),
+        r.kernel_log.display()
+    );
+    let mut ok = true;
+    match v.guest_completed() {
+        Ok(()) => eprintln!("xtask: guest command: exit status 0"),
+        Err(e) => {
+            ok = false;
+            eprintln!("xtask: guest command: FAILED: {e}")
+        }
+    }
+    match v.kernel_log_clean() {
+        Ok(()) => eprintln!("xtask: kernel log: clean (taint {})", v.taint.unwrap_or(0)),
+        Err(e) => {
+            ok = false;
+            eprintln!("xtask: kernel log: NOT CLEAN: {e}");
+            for line in v.kernel_problems.iter().take(40) {
+                eprintln!("    {line}");
+            }
+        }
+    }
+    for t in &v.tests {
+        if let verdict::Outcome::Fail(why) = &t.outcome {
+            eprintln!("xtask: test {} FAILED: {why}", t.name);
+        }
+    }
+    for bad in &v.bad_test_lines {
+        eprintln!("xtask: malformed test marker: {bad}");
+    }
+    ok && v.passed()
+}
+
+pub fn boot_command(paths: &Paths, args: BootArgs) -> Result<i32> {
+    let action = if args.shell {
+        GuestAction::Shell
+    } else if args.command.is_empty() {
+        GuestAction::default_tests()
+    } else {
+        GuestAction::Command(args.command.clone())
+    };
+    let name = if args.shell { "shell" } else { "boot" };
+    let (k, initramfs) = prepare(paths, args.kernel, &action, !args.no_build, name)?;
+    let opts = BootOptions {
+        timeout: (!args.shell).then(|| Duration::from_secs(args.timeout)),
+        echo: true,
+        append: args.append,
+    };
+    let r = boot(paths, &k, &initramfs, name, args.shell, &opts)?;
+    Ok(if report(&k, &r) { 0 } else { 1 })
+}
+
+/// `cargo xtask demo`: load the module and print `kwasm version`.
+pub fn demo(paths: &Paths, line: KernelLine) -> Result<i32> {
+    setup::setup(paths, &[line])?;
+    let script = "insmod /lib/modules/kwasm.ko && kwasm version && rmmod kwasm";
+    let action = GuestAction::Command(vec!["sh".into(), "-c".into(), script.into()]);
+    let (k, initramfs) = prepare(paths, line, &action, true, "demo")?;
+    eprintln!("xtask: booting {} and running: {script}", k.release);
+    let opts = BootOptions {
+        timeout: Some(Duration::from_secs(300)),
+        echo: false,
+        append: None,
+    };
+    let r = boot(paths, &k, &initramfs, "demo", false, &opts)?;
+    println!("--- guest ({}) ---", k.release);
+    for line in &r.verdict.guest_output {
+        println!("{line}");
+    }
+    println!("---");
+    let ok = report(&k, &r);
+    Ok(if ok { 0 } else { 1 })
+}

@@ -1,0 +1,175 @@
+//! `cargo xtask`: kwasm's build and test driver.
+//!
+//! The development machines cannot load kernel modules, so every kernel test
+//! boots a Debian kernel under QEMU TCG with a busybox initramfs (the design's
+//! "How it is tested"). This binary owns that whole loop:
+//! fetching kernels and headers into a cache, building `kwasm.ko` against
+//! them, building the static guest binaries, booting, and judging the boot
+//! from markers the guest prints.
+
+mod apt;
+mod cpio;
+mod guest;
+mod kernels;
+mod module;
+mod paths;
+mod process;
+mod setup;
+mod test;
+mod verdict;
+mod vmlinux;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::kernels::KernelLine;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build and test kwasm: kernels, module, guest boots")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what the build needs (apt packages, pinned Rust toolchain) and
+    /// fetch Debian kernels + headers into the cache. Idempotent.
+    Setup {
+        #[command(flatten)]
+        kernels: KernelsArg,
+        /// Only check/install host packages and the toolchain; fetch no kernel.
+        #[arg(long)]
+        no_kernels: bool,
+    },
+    /// Build kwasm.ko against one cached kernel's headers.
+    BuildModule {
+        #[arg(long, value_parser = parse_kernel)]
+        kernel: KernelLine,
+    },
+    /// Build the static (musl) guest binaries: `kwasm` and `kwasm-guest-tests`.
+    BuildGuest,
+    /// Boot a kernel in QEMU with the module and guest binaries in an
+    /// initramfs, and run a command in it (default: the guest test binary).
+    Boot(BootArgs),
+    /// Run every test: host unit tests, then the guest tests on each kernel.
+    Test {
+        #[command(flatten)]
+        kernels: KernelsArg,
+        /// Run only `cargo test --workspace` on the host.
+        #[arg(long, conflicts_with = "guest_only")]
+        host_only: bool,
+        /// Skip the host unit tests.
+        #[arg(long)]
+        guest_only: bool,
+        /// Guest timeout per kernel, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        /// Echo the guest's serial console while it runs.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Set up, build, boot a kernel, load kwasm.ko and run `kwasm version`.
+    Demo {
+        #[arg(long, value_parser = parse_kernel, default_value = "6.12")]
+        kernel: KernelLine,
+    },
+}
+
+#[derive(Args)]
+struct KernelsArg {
+    /// Kernel line(s) to use: 6.1, 6.12 (repeatable; default: both).
+    #[arg(long = "kernel", value_parser = parse_kernel)]
+    kernels: Vec<KernelLine>,
+}
+
+impl KernelsArg {
+    fn selected(&self) -> Vec<KernelLine> {
+        if self.kernels.is_empty() {
+            KernelLine::ALL.to_vec()
+        } else {
+            let mut v = self.kernels.clone();
+            v.dedup();
+            v
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct BootArgs {
+    #[arg(long, value_parser = parse_kernel)]
+    kernel: KernelLine,
+    /// Kill QEMU after this many seconds and report a timeout.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Give an interactive busybox shell on the serial console instead of
+    /// running a command (Ctrl-A X quits QEMU).
+    #[arg(long, conflicts_with = "command")]
+    shell: bool,
+    /// Use the module and guest binaries as they are; build nothing.
+    #[arg(long)]
+    no_build: bool,
+    /// Extra kernel command-line parameters (e.g. `preempt=none`).
+    #[arg(long)]
+    append: Option<String>,
+    /// Command to run in the guest (after `--`).
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+fn parse_kernel(s: &str) -> Result<KernelLine, String> {
+    KernelLine::from_name(s).ok_or_else(|| format!("unknown kernel `{s}`: use one of {}", KernelLine::names()))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Runs one subcommand; the returned value is the process exit code.
+fn run(cli: Cli) -> Result<i32> {
+    let paths = paths::Paths::discover()?;
+    match cli.command {
+        Command::Setup { kernels, no_kernels } => {
+            let lines = if no_kernels { vec![] } else { kernels.selected() };
+            setup::setup(&paths, &lines)?;
+            Ok(0)
+        }
+        Command::BuildModule { kernel } => {
+            let k = kernels::Kernel::installed(&paths, kernel)?;
+            let ko = module::build_module(&paths, &k)?;
+            println!("{}", ko.display());
+            Ok(0)
+        }
+        Command::BuildGuest => {
+            let bins = guest::build_guest(&paths)?;
+            for b in bins.all() {
+                println!("{}", b.display());
+            }
+            Ok(0)
+        }
+        Command::Boot(args) => guest::boot_command(&paths, args),
+        Command::Test {
+            kernels,
+            host_only,
+            guest_only,
+            timeout,
+            verbose,
+        } => {
+            let opts = test::TestOptions {
+                kernels: if host_only { vec![] } else { kernels.selected() },
+                host: !guest_only,
+                timeout: std::time::Duration::from_secs(timeout),
+                verbose,
+            };
+            test::run_tests(&paths, &opts)
+        }
+        Command::Demo { kernel } => guest::demo(&paths, kernel),
+    }
+}

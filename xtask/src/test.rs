@@ -1,0 +1,217 @@
+//! `cargo xtask test`: host unit tests, then the guest tests on each kernel,
+//! one table of results, and a last line `N passed, N failed`.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::guest::{self, BootOptions, GuestAction};
+use crate::kernels::{Kernel, KernelLine};
+use crate::paths::Paths;
+use crate::verdict::Outcome;
+use crate::{module, process, setup};
+
+pub struct TestOptions {
+    pub kernels: Vec<KernelLine>,
+    pub host: bool,
+    pub timeout: Duration,
+    pub verbose: bool,
+}
+
+struct TestResult {
+    name: String,
+    outcome: Outcome,
+}
+
+#[derive(Default)]
+struct Results {
+    list: Vec<TestResult>,
+    /// Host tests that passed, counted but not listed one by one.
+    host_passed: usize,
+}
+
+impl Results {
+    fn add(&mut self, name: String, outcome: Outcome) {
+        self.list.push(TestResult { name, outcome });
+    }
+
+    fn check(&mut self, name: String, r: Result<(), String>) {
+        self.add(name, r.map_or_else(Outcome::Fail, |()| Outcome::Pass));
+    }
+}
+
+/// Counts from libtest's output: (passed, failed, names of failed tests).
+pub fn parse_cargo_test(stdout: &str) -> (usize, usize, Vec<String>) {
+    let (mut passed, mut failed, mut names) = (0, 0, vec![]);
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let words: Vec<&str> = part.split_whitespace().collect();
+                let n = |w: &[&str]| w.iter().rev().nth(1).and_then(|x| x.parse::<usize>().ok()).unwrap_or(0);
+                match words.last() {
+                    Some(&"passed") => passed += n(&words),
+                    Some(&"failed") => failed += n(&words),
+                    _ => {}
+                }
+            }
+        } else if let Some(name) = line.strip_prefix("test ").and_then(|l| l.strip_suffix(" ... FAILED")) {
+            names.push(name.to_string());
+        }
+    }
+    (passed, failed, names)
+}
+
+fn host_tests(paths: &Paths, results: &mut Results) -> Result<()> {
+    eprintln!("xtask: cargo test --workspace");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["test", "--workspace"])
+        .current_dir(&paths.repo)
+        .stderr(Stdio::inherit());
+    let out = process::output(&mut cmd)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (passed, failed, names) = parse_cargo_test(&stdout);
+    results.host_passed += passed;
+    for name in &names {
+        results.add(
+            format!("host/{name}"),
+            Outcome::Fail("see `cargo test --workspace` output above".into()),
+        );
+    }
+    if failed > names.len() {
+        results.add(
+            "host/unnamed-failures".into(),
+            Outcome::Fail(format!("{} failed tests not named in the output", failed - names.len())),
+        );
+    }
+    if !out.status.success() && failed == 0 {
+        print!("{stdout}");
+        results.add(
+            "host/cargo-test".into(),
+            Outcome::Fail(format!(
+                "`cargo test --workspace` failed ({}) without a failing test: a build error? (see above)",
+                out.status
+            )),
+        );
+    } else if !out.status.success() {
+        // Show libtest's failure details (panics, assertion messages).
+        print!("{stdout}");
+    }
+    Ok(())
+}
+
+fn tail(text: &str, n: usize) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+fn guest_tests(paths: &Paths, line: KernelLine, opts: &TestOptions, results: &mut Results) {
+    let prefix = line.name();
+    let prepared = Kernel::installed(paths, line).and_then(|k| {
+        module::build_module(paths, &k)?;
+        results.check(format!("{prefix}/objtool-clean"), module::objtool_verdict(paths, &k));
+        guest::build_guest(paths)?;
+        guest::prepare(paths, line, &GuestAction::default_tests(), false, "test")
+    });
+    let (k, initramfs) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            results.add(format!("{prefix}/build"), Outcome::Fail(format!("{e:#}")));
+            return;
+        }
+    };
+    eprintln!("xtask: booting {} for the guest tests", k.release);
+    let boot_opts = BootOptions {
+        timeout: Some(opts.timeout),
+        echo: opts.verbose,
+        append: None,
+    };
+    let r = match guest::boot(paths, &k, &initramfs, "test", false, &boot_opts) {
+        Ok(r) => r,
+        Err(e) => {
+            results.add(format!("{prefix}/boot"), Outcome::Fail(format!("{e:#}")));
+            return;
+        }
+    };
+    let v = &r.verdict;
+    for t in &v.tests {
+        results.add(format!("{prefix}/{}", t.name), t.outcome.clone());
+    }
+    for bad in &v.bad_test_lines {
+        results.add(
+            format!("{prefix}/malformed-marker"),
+            Outcome::Fail(format!("cannot parse `{bad}`")),
+        );
+    }
+    results.check(format!("{prefix}/guest-completed"), v.guest_completed());
+    results.check(format!("{prefix}/kernel-log-clean"), v.kernel_log_clean());
+
+    eprintln!(
+        "xtask: {} boot took {:.1}s; logs: {}, {}",
+        k.release,
+        r.elapsed.as_secs_f64(),
+        r.serial_log.display(),
+        r.kernel_log.display()
+    );
+    if !v.kernel_problems.is_empty() {
+        eprintln!("xtask: {} kernel log problems:", k.release);
+        for l in v.kernel_problems.iter().take(40) {
+            eprintln!("    {l}");
+        }
+    }
+    if v.guest_completed().is_err() {
+        let serial = std::fs::read_to_string(&r.serial_log).unwrap_or_default();
+        let console = std::fs::read_to_string(&r.kernel_log).unwrap_or_default();
+        eprintln!("xtask: {} guest did not complete; last serial lines:", k.release);
+        for l in tail(&serial, 30) {
+            eprintln!("    {}", l.trim_end_matches('\r'));
+        }
+        eprintln!("xtask: last kernel console lines:");
+        for l in tail(&console, 30) {
+            eprintln!("    {}", l.trim_end_matches('\r'));
+        }
+    }
+}
+
+pub fn run_tests(paths: &Paths, opts: &TestOptions) -> Result<i32> {
+    setup::setup(paths, &opts.kernels)?;
+    let mut results = Results::default();
+    if opts.host {
+        host_tests(paths, &mut results)?;
+    }
+    for &line in &opts.kernels {
+        guest_tests(paths, line, opts, &mut results);
+    }
+
+    let failed = results.list.iter().filter(|r| r.outcome != Outcome::Pass).count();
+    let passed = results.host_passed + results.list.len() - failed;
+    println!();
+    if opts.host {
+        println!(
+            "PASS  host: {} unit tests (cargo test --workspace)",
+            results.host_passed
+        );
+    }
+    for r in &results.list {
+        match &r.outcome {
+            Outcome::Pass => println!("PASS  {}", r.name),
+            Outcome::Fail(why) => println!("FAIL  {}: {why}", r.name),
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cargo_test;
+
+    #[test]
+    fn counts_libtest_summaries_and_failures() {
+        let out = "running 3 tests\ntest a::b ... ok\ntest a::c ... FAILED\ntest d ... ignored\n\n\
+                   test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\
+                   test result: ok. 7 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n";
+        assert_eq!(parse_cargo_test(out), (8, 1, vec!["a::c".to_string()]));
+    }
+}
