@@ -11,6 +11,7 @@ pub mod errno {
     pub const EINVAL: i32 = 22;
     pub const ENOTTY: i32 = 25;
     pub const EPROTO: i32 = 71;
+    pub const EOPNOTSUPP: i32 = 95;
 }
 
 /// Every way the module can refuse a request. Each has its own errno, so the
@@ -21,8 +22,12 @@ pub enum Error {
     NotPermitted,
     /// The request's stated size is smaller than this ABI's layout.
     Truncated,
-    /// The request's stated size exceeds the module's limit.
+    /// A size or count in the request (the struct itself, an image, a
+    /// string list, a value array) exceeds the module's limit.
     Oversized,
+    /// A field holds a value this ABI does not define (engine, flag bit,
+    /// value kind, a reserved field that is not zero).
+    Unsupported,
     /// The caller speaks a different [`crate::ABI_VERSION`].
     AbiMismatch,
     /// A user pointer could not be read or written.
@@ -40,6 +45,7 @@ impl Error {
             Error::NotPermitted => errno::EPERM,
             Error::Truncated => errno::EINVAL,
             Error::Oversized => errno::E2BIG,
+            Error::Unsupported => errno::EOPNOTSUPP,
             Error::AbiMismatch => errno::EPROTO,
             Error::BadAddress => errno::EFAULT,
             Error::UnknownCommand => errno::ENOTTY,
@@ -53,6 +59,7 @@ impl Error {
             errno::EPERM => Error::NotPermitted,
             errno::EINVAL => Error::Truncated,
             errno::E2BIG => Error::Oversized,
+            errno::EOPNOTSUPP => Error::Unsupported,
             errno::EPROTO => Error::AbiMismatch,
             errno::EFAULT => Error::BadAddress,
             errno::ENOTTY => Error::UnknownCommand,
@@ -67,7 +74,10 @@ impl fmt::Display for Error {
         f.write_str(match self {
             Error::NotPermitted => "operation needs CAP_SYS_ADMIN (run as root)",
             Error::Truncated => "request is shorter than this ABI's layout (truncated request)",
-            Error::Oversized => "request claims a size above the module's limit",
+            Error::Oversized => "a size in the request is above the module's limit",
+            Error::Unsupported => {
+                "the request asks for something this module does not support (engine, flag or value kind)"
+            }
             Error::AbiMismatch => "kwasm.ko and this program speak different ABI versions",
             Error::BadAddress => "request points at memory the kernel cannot access",
             Error::UnknownCommand => "not a command kwasm.ko knows (is /dev/kwasm really kwasm?)",
@@ -80,10 +90,11 @@ impl fmt::Display for Error {
 mod tests {
     use super::*;
 
-    const ALL: [Error; 7] = [
+    const ALL: [Error; 8] = [
         Error::NotPermitted,
         Error::Truncated,
         Error::Oversized,
+        Error::Unsupported,
         Error::AbiMismatch,
         Error::BadAddress,
         Error::UnknownCommand,

@@ -1,7 +1,7 @@
 //! ioctl command numbers, encoded exactly as Linux's `_IOC()` macros do
 //! (`include/uapi/asm-generic/ioctl.h`, which x86 uses unchanged).
 
-use crate::VersionInfo;
+use crate::{RunRequest, VersionInfo};
 
 const NRBITS: u32 = 8;
 const TYPEBITS: u32 = 8;
@@ -57,16 +57,23 @@ pub const fn size(cmd: u32) -> usize {
 pub mod nr {
     /// [`super::VERSION`]
     pub const VERSION: u8 = 0x00;
+    /// [`super::RUN`]
+    pub const RUN: u8 = 0x01;
 }
 
 /// Handshake: `ioctl(fd, VERSION, &mut VersionInfo)`. Frozen forever.
 pub const VERSION: u32 = iowr::<VersionInfo>(MAGIC, nr::VERSION);
+
+/// Run a program: `ioctl(fd, RUN, &mut RunRequest)`.
+pub const RUN: u32 = iowr::<RunRequest>(MAGIC, nr::RUN);
 
 /// The kwasm command a raw ioctl number names, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     /// [`VERSION`]
     Version,
+    /// [`RUN`]
+    Run,
 }
 
 impl Command {
@@ -78,6 +85,7 @@ impl Command {
         }
         match (nr(cmd), dir(cmd)) {
             (nr::VERSION, d) if d == DIR_READ | DIR_WRITE => Some(Command::Version),
+            (nr::RUN, d) if d == DIR_READ | DIR_WRITE => Some(Command::Run),
             _ => None,
         }
     }
@@ -104,6 +112,8 @@ mod tests {
         assert_eq!(dir(VERSION), DIR_READ | DIR_WRITE);
         assert_eq!(size(VERSION), core::mem::size_of::<VersionInfo>());
         assert_eq!(Command::decode(VERSION), Some(Command::Version));
+        assert_eq!(Command::decode(RUN), Some(Command::Run));
+        assert_eq!(size(RUN), core::mem::size_of::<RunRequest>());
     }
 
     #[test]

@@ -19,9 +19,11 @@ pub mod ioctl;
 
 pub mod error;
 mod request;
+pub mod run;
 
 pub use error::{errno, Error};
-pub use request::{RequestHeader, VersionInfo, VERSION_INFO_FLAGS_NONE};
+pub use request::{RequestHeader, VersionInfo, MAX_REQUEST_SIZE, VERSION_INFO_FLAGS_NONE};
+pub use run::{Outcome, RunRequest, UserBuf, Value, ENGINE_NATIVE, ENGINE_PULLEY};
 
 /// Version of this contract. Bump it whenever a request layout or its meaning
 /// changes; the module refuses callers of any other version.

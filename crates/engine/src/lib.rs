@@ -1,0 +1,259 @@
+//! The one Wasmtime configuration of kwasm.
+//!
+//! `kwasm` precompiles a module in user space and `kwasm.ko` deserializes and
+//! runs it; Wasmtime accepts the image only if both built the same `Config`.
+//! This crate builds that `Config`, for both sides, from [`Settings`] — the
+//! few choices a run can make — and names it with a [`Settings::fingerprint`]
+//! the module checks before it touches an image.
+//!
+//! What is fixed for every kwasm engine, and why:
+//! * no signal-based traps, no memory reservation or guard pages, no
+//!   copy-on-write memory images: ring 0 cannot turn a page fault into a
+//!   trap, so Cranelift emits explicit bounds checks and linear memory is a
+//!   plain kernel allocation;
+//! * epoch interruption: the module's timer bumps the epoch so long-running
+//!   code yields (rescheduling, signals, timeouts);
+//! * the wasm proposals both sides support, spelled out, so a default that
+//!   differs between a `std` and a `no_std` Wasmtime build cannot split them.
+#![no_std]
+
+extern crate alloc;
+
+mod cpu;
+
+use alloc::format;
+use alloc::string::String;
+pub use cpu::{CpuFeature, CpuFeatures, CPU_FEATURES, REQUIRED_CPU_FEATURES};
+use kwasm_abi::{ENGINE_NATIVE, ENGINE_PULLEY};
+use wasmtime::{Config, Result, WasmFeatures};
+
+/// The Wasmtime release both sides are built with (pinned in Cargo.toml).
+pub const WASMTIME_VERSION: &str = "50.0.1";
+
+/// Bump whenever [`Settings::config`] changes in a way that changes
+/// compiled code or what the runtime accepts.
+const CONFIG_REVISION: u32 = 1;
+
+/// Which engine runs the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EngineKind {
+    /// x86-64 machine code from Cranelift.
+    Native,
+    /// Pulley bytecode, interpreted: no executable memory.
+    Pulley,
+}
+
+impl EngineKind {
+    pub const fn abi(self) -> u32 {
+        match self {
+            EngineKind::Native => ENGINE_NATIVE,
+            EngineKind::Pulley => ENGINE_PULLEY,
+        }
+    }
+
+    pub const fn from_abi(v: u32) -> Option<EngineKind> {
+        match v {
+            ENGINE_NATIVE => Some(EngineKind::Native),
+            ENGINE_PULLEY => Some(EngineKind::Pulley),
+            _ => None,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            EngineKind::Native => "native",
+            EngineKind::Pulley => "pulley",
+        }
+    }
+
+    /// The target triple Wasmtime compiles for.
+    pub const fn target(self) -> &'static str {
+        match self {
+            EngineKind::Native => "x86_64-unknown-none",
+            EngineKind::Pulley => "pulley64",
+        }
+    }
+}
+
+/// Everything about an engine that a run may choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Settings {
+    pub kind: EngineKind,
+    /// Meter fuel (`--fuel`); costs speed, so only when asked for.
+    pub fuel: bool,
+    /// CPU features native code may use; empty for Pulley.
+    pub cpu: CpuFeatures,
+}
+
+impl Settings {
+    pub fn pulley(fuel: bool) -> Settings {
+        Settings {
+            kind: EngineKind::Pulley,
+            fuel,
+            cpu: CpuFeatures::NONE,
+        }
+    }
+
+    pub fn native(fuel: bool, cpu: CpuFeatures) -> Settings {
+        Settings {
+            kind: EngineKind::Native,
+            fuel,
+            cpu,
+        }
+    }
+
+    /// A readable name of this engine, for messages.
+    pub fn describe(&self) -> String {
+        let mut s = format!("wasmtime {WASMTIME_VERSION} {}", self.kind.name());
+        if self.fuel {
+            s.push_str(" +fuel");
+        }
+        if self.kind == EngineKind::Native {
+            s.push_str(" [");
+            s.push_str(&self.cpu.names());
+            s.push(']');
+        }
+        s
+    }
+
+    /// Names this exact configuration: equal fingerprints mean the image
+    /// and the runtime agree. FNV-1a over a canonical description (stable
+    /// across builds and machines, unlike `core::hash`).
+    pub fn fingerprint(&self) -> u64 {
+        let text = format!(
+            "kwasm-engine/{CONFIG_REVISION}/wasmtime-{WASMTIME_VERSION}/{}/fuel={}/cpu={:#x}",
+            self.kind.target(),
+            self.fuel,
+            self.cpu.bits()
+        );
+        fnv1a(text.as_bytes())
+    }
+
+    /// The settings and wasm proposals common to both sides.
+    fn common(&self) -> Result<Config> {
+        let mut config = Config::new();
+        config.target(self.kind.target())?;
+        config
+            .signals_based_traps(false)
+            .memory_reservation(0)
+            .memory_guard_size(0)
+            .memory_reservation_for_growth(0)
+            .memory_init_cow(false)
+            .epoch_interruption(true)
+            .consume_fuel(self.fuel)
+            // Proposals: the setters that exist in every build of Wasmtime
+            // first, then the raw flags for those whose setters only exist
+            // with Cargo features one side lacks.
+            .wasm_bulk_memory(true)
+            .wasm_multi_value(true)
+            .wasm_simd(true)
+            .wasm_relaxed_simd(false)
+            .wasm_tail_call(true)
+            .wasm_extended_const(true)
+            .wasm_multi_memory(true)
+            .wasm_memory64(false)
+            .wasm_gc(false)
+            .wasm_stack_switching(false)
+            .wasm_custom_page_sizes(false)
+            .wasm_wide_arithmetic(false)
+            .wasm_features(WasmFeatures::REFERENCE_TYPES, true)
+            .wasm_features(WasmFeatures::FUNCTION_REFERENCES, false)
+            .wasm_features(WasmFeatures::EXCEPTIONS, false)
+            .wasm_features(WasmFeatures::THREADS, false)
+            .wasm_features(WasmFeatures::COMPONENT_MODEL, false);
+        // SAFETY: x86-64 native code always runs with SSE available (the
+        // module enables the FPU around it), so Cranelift's float ABI is
+        // sound even though the kernel crate itself is soft-float.
+        unsafe {
+            config.x86_float_abi_ok(true);
+        }
+        Ok(config)
+    }
+
+    /// The configuration `kwasm` compiles with.
+    #[cfg(feature = "compiler")]
+    pub fn compiler_config(&self) -> Result<Config> {
+        let mut config = self.common()?;
+        for feature in self.cpu.iter() {
+            // SAFETY: the flags are Cranelift's own x86 settings; the module
+            // checks the running CPU has each one before loading the code.
+            unsafe {
+                config.cranelift_flag_enable(feature.cranelift_flag);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The configuration `kwasm.ko` runs with. `detect` answers, for a
+    /// Cranelift flag name, whether this CPU has the feature (Wasmtime asks
+    /// for every flag the image was compiled with).
+    pub fn runtime_config(&self, detect: fn(&str) -> Option<bool>) -> Result<Config> {
+        let mut config = self.common()?;
+        // SAFETY: `detect` reports the running CPU's features truthfully
+        // (the caller's contract).
+        unsafe {
+            config.detect_host_feature(detect);
+        }
+        Ok(config)
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= b as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_tell_settings_apart() {
+        let base = Settings::native(false, REQUIRED_CPU_FEATURES);
+        let fuel = Settings::native(true, REQUIRED_CPU_FEATURES);
+        let avx2 = Settings::native(false, REQUIRED_CPU_FEATURES.with(CpuFeatures::AVX2));
+        let pulley = Settings::pulley(false);
+        let all = [base, fuel, avx2, pulley, Settings::pulley(true)];
+        for (i, a) in all.iter().enumerate() {
+            assert_eq!(a.fingerprint(), a.fingerprint());
+            for b in &all[i + 1..] {
+                assert_ne!(a.fingerprint(), b.fingerprint(), "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fingerprint_is_stable_across_builds() {
+        // FNV-1a of the empty string and of a known text: the algorithm is
+        // part of the contract between user space and the module.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn describe_names_engine_and_features() {
+        let d = Settings::native(true, REQUIRED_CPU_FEATURES.with(CpuFeatures::AVX2)).describe();
+        assert!(d.contains("native") && d.contains("+fuel") && d.contains("AVX2"), "{d}");
+        assert_eq!(Settings::pulley(false).describe(), "wasmtime 50.0.1 pulley");
+    }
+
+    #[test]
+    fn engine_kinds_round_trip_through_the_abi() {
+        for kind in [EngineKind::Native, EngineKind::Pulley] {
+            assert_eq!(EngineKind::from_abi(kind.abi()), Some(kind));
+        }
+        assert_eq!(EngineKind::from_abi(0), None);
+    }
+
+    #[test]
+    fn both_sides_build_a_config() {
+        Settings::pulley(false).runtime_config(|_| None).unwrap();
+        Settings::native(false, REQUIRED_CPU_FEATURES)
+            .runtime_config(|_| Some(true))
+            .unwrap();
+    }
+}
