@@ -6,23 +6,46 @@
  * every decision is made in the Rust half (rust/src).
  */
 #include <linux/capability.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/timekeeping.h>
+#include <linux/timer.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <asm/irq_stack.h>
 
 /* Implemented in Rust (rust/src/lib.rs). */
 int kwasm_rust_init(bool selftest);
 void kwasm_rust_exit(void);
 int kwasm_rust_open(void);
 long kwasm_rust_ioctl(unsigned int cmd, unsigned long arg);
+void kwasm_rust_stack_entry(void *arg);
+void kwasm_rust_tick(void *ticker, void *data);
 
 /* One-line wrappers, called from rust/src/platform/ffi.rs only. */
 void *kwasm_kvmalloc(size_t size);
 unsigned long kwasm_copy_from_user(void *to, const void __user *from, unsigned long n);
 unsigned long kwasm_copy_to_user(void __user *to, const void *from, unsigned long n);
 void __noreturn kwasm_bug(void);
+void *kwasm_vmalloc(unsigned long size);
+void kwasm_call_on_stack(void *stack_top, void *arg);
+void *kwasm_current(void);
+void kwasm_cond_resched(void);
+bool kwasm_signal_pending(void);
+u64 kwasm_clock_realtime_ns(void);
+u64 kwasm_clock_monotonic_ns(void);
+u64 kwasm_clock_task_cputime_ns(void);
+loff_t *kwasm_file_pos(struct file *file);
+umode_t kwasm_file_mode(struct file *file);
+unsigned int kwasm_file_flags(struct file *file);
+void *kwasm_ticker_new(void *data);
+void kwasm_ticker_arm(void *ticker);
+void kwasm_ticker_free(void *ticker);
 
 void *kwasm_kvmalloc(size_t size)
 {
@@ -42,6 +65,98 @@ unsigned long kwasm_copy_to_user(void __user *to, const void *from, unsigned lon
 void kwasm_bug(void)
 {
 	BUG();
+}
+
+void *kwasm_vmalloc(unsigned long size)
+{
+	return __vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+}
+
+/* Runs kwasm_rust_stack_entry(arg) with rsp = stack_top (16-byte aligned;
+ * the old rsp is saved at stack_top), as the kernel runs IRQs on their stack. */
+void kwasm_call_on_stack(void *stack_top, void *arg)
+{
+	call_on_stack(stack_top, kwasm_rust_stack_entry, ASM_CALL_ARG1, , [arg1] "r" (arg));
+}
+
+void *kwasm_current(void)
+{
+	return current;
+}
+
+void kwasm_cond_resched(void)
+{
+	cond_resched();
+}
+
+bool kwasm_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+u64 kwasm_clock_realtime_ns(void)
+{
+	return ktime_get_real_ns();
+}
+
+u64 kwasm_clock_monotonic_ns(void)
+{
+	return ktime_get_ns();
+}
+
+u64 kwasm_clock_task_cputime_ns(void)
+{
+	return current->se.sum_exec_runtime;
+}
+
+loff_t *kwasm_file_pos(struct file *file)
+{
+	return &file->f_pos;
+}
+
+umode_t kwasm_file_mode(struct file *file)
+{
+	return file_inode(file)->i_mode;
+}
+
+unsigned int kwasm_file_flags(struct file *file)
+{
+	return file->f_flags;
+}
+
+/* A timer that calls kwasm_rust_tick(ticker, data) once per arming. */
+struct kwasm_ticker {
+	struct timer_list timer;
+	void *data;
+};
+
+static void kwasm_ticker_fire(struct timer_list *timer)
+{
+	struct kwasm_ticker *t = container_of(timer, struct kwasm_ticker, timer);
+
+	kwasm_rust_tick(t, t->data);
+}
+
+void *kwasm_ticker_new(void *data)
+{
+	struct kwasm_ticker *t = kzalloc(sizeof(*t), GFP_KERNEL_ACCOUNT);
+
+	if (t) {
+		t->data = data;
+		timer_setup(&t->timer, kwasm_ticker_fire, 0);
+	}
+	return t;
+}
+
+void kwasm_ticker_arm(void *ticker)
+{
+	mod_timer(&((struct kwasm_ticker *)ticker)->timer, jiffies + 1);
+}
+
+void kwasm_ticker_free(void *ticker)
+{
+	timer_shutdown_sync(&((struct kwasm_ticker *)ticker)->timer);
+	kfree(ticker);
 }
 
 static bool selftest;

@@ -7,10 +7,12 @@ pub mod errno {
     pub const EPERM: i32 = 1;
     pub const E2BIG: i32 = 7;
     pub const ENOMEM: i32 = 12;
+    pub const EBUSY: i32 = 16;
     pub const EFAULT: i32 = 14;
     pub const EINVAL: i32 = 22;
     pub const ENOTTY: i32 = 25;
     pub const EPROTO: i32 = 71;
+    pub const EBADMSG: i32 = 74;
     pub const EOPNOTSUPP: i32 = 95;
 }
 
@@ -28,6 +30,10 @@ pub enum Error {
     /// A field holds a value this ABI does not define (engine, flag bit,
     /// value kind, a reserved field that is not zero).
     Unsupported,
+    /// Fields of the request contradict each other (a length that is not a
+    /// multiple of its element size, a count that does not match its
+    /// strings, an empty image).
+    Malformed,
     /// The caller speaks a different [`crate::ABI_VERSION`].
     AbiMismatch,
     /// A user pointer could not be read or written.
@@ -36,6 +42,8 @@ pub enum Error {
     UnknownCommand,
     /// The kernel could not allocate memory for the request.
     OutOfMemory,
+    /// The module already runs as many instances as it allows.
+    Busy,
 }
 
 impl Error {
@@ -46,10 +54,12 @@ impl Error {
             Error::Truncated => errno::EINVAL,
             Error::Oversized => errno::E2BIG,
             Error::Unsupported => errno::EOPNOTSUPP,
+            Error::Malformed => errno::EBADMSG,
             Error::AbiMismatch => errno::EPROTO,
             Error::BadAddress => errno::EFAULT,
             Error::UnknownCommand => errno::ENOTTY,
             Error::OutOfMemory => errno::ENOMEM,
+            Error::Busy => errno::EBUSY,
         }
     }
 
@@ -60,10 +70,12 @@ impl Error {
             errno::EINVAL => Error::Truncated,
             errno::E2BIG => Error::Oversized,
             errno::EOPNOTSUPP => Error::Unsupported,
+            errno::EBADMSG => Error::Malformed,
             errno::EPROTO => Error::AbiMismatch,
             errno::EFAULT => Error::BadAddress,
             errno::ENOTTY => Error::UnknownCommand,
             errno::ENOMEM => Error::OutOfMemory,
+            errno::EBUSY => Error::Busy,
             _ => return None,
         })
     }
@@ -78,10 +90,12 @@ impl fmt::Display for Error {
             Error::Unsupported => {
                 "the request asks for something this module does not support (engine, flag or value kind)"
             }
+            Error::Malformed => "the request's fields contradict each other (malformed request)",
             Error::AbiMismatch => "kwasm.ko and this program speak different ABI versions",
             Error::BadAddress => "request points at memory the kernel cannot access",
             Error::UnknownCommand => "not a command kwasm.ko knows (is /dev/kwasm really kwasm?)",
             Error::OutOfMemory => "the kernel is out of memory",
+            Error::Busy => "kwasm.ko is running as many programs as it allows; try again when one ends",
         })
     }
 }
@@ -90,7 +104,9 @@ impl fmt::Display for Error {
 mod tests {
     use super::*;
 
-    const ALL: [Error; 8] = [
+    const ALL: [Error; 10] = [
+        Error::Busy,
+        Error::Malformed,
         Error::NotPermitted,
         Error::Truncated,
         Error::Oversized,

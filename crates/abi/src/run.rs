@@ -1,7 +1,7 @@
 //! The RUN request: one wasm program, run to completion in the caller's
 //! context, inside one ioctl.
 
-use crate::RequestHeader;
+use crate::{Error, RequestHeader};
 
 /// Native x86-64 code compiled by Cranelift.
 pub const ENGINE_NATIVE: u32 = 1;
@@ -174,6 +174,43 @@ impl RunRequest {
     }
 }
 
+impl RunRequest {
+    /// Checks every field the module reads against this ABI's rules and
+    /// limits, before any buffer is copied.
+    pub const fn check(&self) -> Result<(), Error> {
+        if self.engine != ENGINE_NATIVE && self.engine != ENGINE_PULLEY {
+            return Err(Error::Unsupported);
+        }
+        if self.flags & !RUN_FLAGS_ALL != 0 {
+            return Err(Error::Unsupported);
+        }
+        if self.image.len == 0 {
+            return Err(Error::Malformed);
+        }
+        if self.params.len % VALUE_SIZE != 0 || self.results.len % VALUE_SIZE != 0 {
+            return Err(Error::Malformed);
+        }
+        if self.args.len < self.args_count as u64 || self.env.len < self.env_count as u64 {
+            // Each string needs at least its NUL.
+            return Err(Error::Malformed);
+        }
+        if self.image.len > MAX_IMAGE_LEN
+            || self.args.len > MAX_STRINGS_LEN
+            || self.env.len > MAX_STRINGS_LEN
+            || self.args_count > MAX_STRINGS_COUNT
+            || self.env_count > MAX_STRINGS_COUNT
+            || self.invoke.len > MAX_INVOKE_LEN
+            || self.params.len > MAX_VALUES * VALUE_SIZE
+        {
+            return Err(Error::Oversized);
+        }
+        Ok(())
+    }
+}
+
+/// Size of one [`Value`] in a buffer.
+pub const VALUE_SIZE: u64 = core::mem::size_of::<Value>() as u64;
+
 impl Default for RunRequest {
     fn default() -> Self {
         Self::new()
@@ -209,6 +246,56 @@ mod tests {
         assert_eq!(offset_of!(RunRequest, exit_code), 180);
         assert_eq!(offset_of!(RunRequest, results_count), 184);
         assert_eq!(offset_of!(RunRequest, message_len), 188);
+    }
+
+    fn valid() -> RunRequest {
+        let mut r = RunRequest::new();
+        r.engine = ENGINE_PULLEY;
+        r.image = UserBuf { ptr: 0x1000, len: 100 };
+        r.args = UserBuf { ptr: 0x2000, len: 5 };
+        r.args_count = 1;
+        r
+    }
+
+    #[test]
+    fn check_accepts_a_plain_request() {
+        assert_eq!(valid().check(), Ok(()));
+        let mut r = valid();
+        r.flags = RUN_FLAG_FUEL;
+        r.engine = ENGINE_NATIVE;
+        r.params.len = MAX_VALUES * VALUE_SIZE;
+        r.results.len = 1000 * VALUE_SIZE; // results are clamped, not refused
+        assert_eq!(r.check(), Ok(()));
+    }
+
+    #[test]
+    fn check_refuses_each_bad_field() {
+        let cases: [(fn(&mut RunRequest), Error); 11] = [
+            (|r| r.engine = 0, Error::Unsupported),
+            (|r| r.engine = 3, Error::Unsupported),
+            (|r| r.flags = 1 << 5, Error::Unsupported),
+            (|r| r.image.len = 0, Error::Malformed),
+            (|r| r.params.len = 17, Error::Malformed),
+            (|r| r.results.len = 8, Error::Malformed),
+            (|r| r.args_count = 6, Error::Malformed),
+            (|r| r.image.len = MAX_IMAGE_LEN + 1, Error::Oversized),
+            (
+                |r| {
+                    r.env = UserBuf {
+                        ptr: 1,
+                        len: MAX_STRINGS_LEN + 1,
+                    }
+                },
+                Error::Oversized,
+            ),
+            (|r| r.invoke.len = MAX_INVOKE_LEN + 1, Error::Oversized),
+            (|r| r.params.len = (MAX_VALUES + 1) * VALUE_SIZE, Error::Oversized),
+        ];
+        for (i, (mutate, want)) in cases.iter().enumerate() {
+            let mut r = valid();
+            mutate(&mut r);
+            assert_eq!(r.check(), Err(*want), "case {i}");
+        }
     }
 
     #[test]

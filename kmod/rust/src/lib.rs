@@ -10,6 +10,7 @@ extern crate alloc;
 
 mod device;
 mod platform;
+mod run;
 mod selftest;
 
 use core::ffi::{c_int, c_long, c_uint, c_ulong};

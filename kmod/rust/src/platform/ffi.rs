@@ -2,17 +2,48 @@
 //! functions are called directly; inline functions and macros go through the
 //! one-line `kwasm_*` wrappers in `kwasm_glue.c`.
 
-use core::ffi::{c_char, c_int, c_ulong, c_void};
+use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+
+/// `struct file` (opaque).
+#[repr(C)]
+pub struct File {
+    _opaque: [u8; 0],
+}
 
 extern "C" {
     // Kernel exports.
     pub fn _printk(fmt: *const c_char, ...) -> c_int;
     pub fn kvfree(ptr: *const c_void);
+    pub fn vfree(ptr: *const c_void);
     pub fn capable(cap: c_int) -> bool;
+    pub fn fget(fd: c_uint) -> *mut File;
+    pub fn fput(file: *mut File);
+    pub fn kernel_write(file: *mut File, buf: *const c_void, count: usize, pos: *mut i64) -> isize;
+    pub fn kernel_read(file: *mut File, buf: *mut c_void, count: usize, pos: *mut i64) -> isize;
+    pub fn get_random_bytes(buf: *mut c_void, len: usize);
 
     // kwasm_glue.c wrappers.
     pub fn kwasm_kvmalloc(size: usize) -> *mut c_void;
+    pub fn kwasm_vmalloc(size: c_ulong) -> *mut c_void;
     pub fn kwasm_copy_from_user(to: *mut c_void, from: *const c_void, n: c_ulong) -> c_ulong;
     pub fn kwasm_copy_to_user(to: *mut c_void, from: *const c_void, n: c_ulong) -> c_ulong;
     pub fn kwasm_bug();
+    pub fn kwasm_call_on_stack(stack_top: *mut c_void, arg: *mut c_void);
+    pub fn kwasm_current() -> *mut c_void;
+    pub fn kwasm_cond_resched();
+    pub fn kwasm_signal_pending() -> bool;
+    pub fn kwasm_clock_realtime_ns() -> u64;
+    pub fn kwasm_clock_monotonic_ns() -> u64;
+    pub fn kwasm_clock_task_cputime_ns() -> u64;
+    pub fn kwasm_file_pos(file: *mut File) -> *mut i64;
+    pub fn kwasm_file_mode(file: *mut File) -> u16;
+    pub fn kwasm_file_flags(file: *mut File) -> c_uint;
+    pub fn kwasm_ticker_new(data: *mut c_void) -> *mut c_void;
+    pub fn kwasm_ticker_arm(ticker: *mut c_void);
+    pub fn kwasm_ticker_free(ticker: *mut c_void);
+}
+
+/// Linux errno as returned negated by kernel functions.
+pub fn neg_errno(ret: isize) -> Option<i32> {
+    (ret < 0).then_some((-ret) as i32)
 }

@@ -3,14 +3,24 @@
 //! Each submodule wraps one kernel facility in a safe Rust API; `ffi` holds
 //! the raw declarations and is private to this layer. The list is short on
 //! purpose (compare Wasmtime's `min-platform`): logging, memory, user-space
-//! copies, credentials, and the panic path.
+//! copies, credentials, the panic path; for running wasm: the caller's
+//! files, clocks and randomness, scheduling and signals, a private stack,
+//! an epoch timer, and the hooks Wasmtime's `no_std` build asks its
+//! embedder for (`tls`: thread-local slots, `sync`: locks).
 
 // First, so the pr_* macros exist for the modules below.
 #[macro_use]
 pub mod printk;
 
 pub mod alloc;
+pub mod clock;
 pub mod cred;
 mod ffi;
+pub mod file;
 mod panic;
+pub mod sched;
+pub mod stack;
+mod sync;
+pub mod ticker;
+pub mod tls;
 pub mod user;

@@ -1,9 +1,10 @@
 //! Copies between kernel memory and user-space pointers.
 
 use super::ffi;
+use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::mem::{size_of, MaybeUninit};
-use kwasm_abi::{Error, RequestHeader, VersionInfo};
+use kwasm_abi::{Error, RequestHeader, RunRequest, Value, VersionInfo};
 
 /// Types that may be copied from and to user space byte for byte: every bit
 /// pattern is a valid value and there is no padding a copy could leak.
@@ -18,6 +19,12 @@ unsafe impl Plain for RequestHeader {}
 // SAFETY: #[repr(C)], u32 fields and a u8 array, no padding (48 bytes,
 // pinned by the ABI tests).
 unsafe impl Plain for VersionInfo {}
+
+// SAFETY: #[repr(C)], u32/i32/u64 fields and UserBufs of two u64s, no
+// padding (192 bytes, pinned by the ABI tests).
+unsafe impl Plain for RunRequest {}
+// SAFETY: #[repr(C)] u32, u32, u64: no padding (pinned by the ABI tests).
+unsafe impl Plain for Value {}
 
 /// An address in the calling process's memory, as an ioctl argument gives it.
 /// Only meaningful in that process's context.
@@ -48,6 +55,40 @@ impl UserPtr {
         // SAFETY: all bytes were written and any bit pattern is a valid T
         // (T: Plain).
         Ok(unsafe { value.assume_init() })
+    }
+
+    /// Reads `len` bytes from user memory into a new buffer.
+    pub fn read_bytes(self, len: usize) -> Result<Vec<u8>, Error> {
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(len).map_err(|_| Error::OutOfMemory)?;
+        // SAFETY: the buffer has capacity for `len` bytes; copy_from_user
+        // checks the user range itself.
+        let left =
+            unsafe { ffi::kwasm_copy_from_user(buf.as_mut_ptr() as *mut c_void, self.0 as *const c_void, len as _) };
+        if left != 0 {
+            return Err(Error::BadAddress);
+        }
+        // SAFETY: all `len` bytes were written by the copy.
+        unsafe { buf.set_len(len) };
+        Ok(buf)
+    }
+
+    /// Writes `data` to user memory.
+    pub fn write_bytes(self, data: &[u8]) -> Result<(), Error> {
+        // SAFETY: `data` is a readable kernel buffer; copy_to_user checks
+        // the user range itself.
+        let left =
+            unsafe { ffi::kwasm_copy_to_user(self.0 as *mut c_void, data.as_ptr() as *const c_void, data.len() as _) };
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(Error::BadAddress)
+        }
+    }
+
+    /// The address `offset` bytes further on.
+    pub fn offset(self, offset: usize) -> UserPtr {
+        UserPtr(self.0.wrapping_add(offset))
     }
 
     /// Writes `value` to user memory.

@@ -1,0 +1,104 @@
+//! Wasmtime's thread-local slots (`wasmtime_tls_get/set`), kept per task.
+//!
+//! A task running wasm can be preempted and another task can run wasm on the
+//! same CPU, so the slots must follow the task, not the CPU. Each running
+//! instance claims an entry keyed by its `task_struct` for the whole ioctl
+//! ([`TaskTls`]); lookups probe a small open-addressed table without locks
+//! (a task only ever touches its own entry). The table size is also the
+//! module's limit on instances running at once.
+
+use super::ffi;
+use core::ffi::c_void;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+/// Most instances running at once.
+pub const MAX_RUNNING: usize = 256;
+/// Wasmtime uses slot 0 (and slot 1 with the component model's async).
+const SLOTS: usize = 2;
+
+struct Entry {
+    task: AtomicPtr<c_void>,
+    values: [AtomicPtr<u8>; SLOTS],
+}
+
+impl Entry {
+    const fn new() -> Entry {
+        Entry {
+            task: AtomicPtr::new(null_mut()),
+            values: [const { AtomicPtr::new(null_mut()) }; SLOTS],
+        }
+    }
+}
+
+static TABLE: [Entry; MAX_RUNNING] = [const { Entry::new() }; MAX_RUNNING];
+
+fn current() -> *mut c_void {
+    // SAFETY: reading `current` is valid in any process context.
+    unsafe { ffi::kwasm_current() }
+}
+
+/// Probe order for a task: start at a hash of its address.
+fn probe(task: *mut c_void) -> impl Iterator<Item = usize> {
+    let start = ((task as usize) >> 6).wrapping_mul(0x9e37_79b9) % MAX_RUNNING;
+    (0..MAX_RUNNING).map(move |i| (start + i) % MAX_RUNNING)
+}
+
+fn find(task: *mut c_void) -> Option<&'static Entry> {
+    probe(task)
+        .map(|i| &TABLE[i])
+        .find(|e| e.task.load(Ordering::Acquire) == task)
+}
+
+/// The current task's claim on an entry; released (and cleared) on drop.
+pub struct TaskTls {
+    entry: &'static Entry,
+}
+
+impl TaskTls {
+    /// Claims an entry for the current task; `None` if [`MAX_RUNNING`]
+    /// instances are running already. A task claims at most one entry: an
+    /// ioctl runs one instance.
+    pub fn claim() -> Option<TaskTls> {
+        let task = current();
+        for i in probe(task) {
+            let e = &TABLE[i];
+            if e.task
+                .compare_exchange(null_mut(), task, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                for v in &e.values {
+                    v.store(null_mut(), Ordering::Relaxed);
+                }
+                return Some(TaskTls { entry: e });
+            }
+        }
+        None
+    }
+}
+
+impl Drop for TaskTls {
+    fn drop(&mut self) {
+        for v in &self.entry.values {
+            v.store(null_mut(), Ordering::Relaxed);
+        }
+        self.entry.task.store(null_mut(), Ordering::Release);
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn wasmtime_tls_get(slot: usize) -> *mut u8 {
+    match (find(current()), slot < SLOTS) {
+        (Some(e), true) => e.values[slot].load(Ordering::Relaxed),
+        _ => null_mut(),
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn wasmtime_tls_set(slot: usize, ptr: *mut u8) {
+    match (find(current()), slot < SLOTS) {
+        (Some(e), true) => e.values[slot].store(ptr, Ordering::Relaxed),
+        // Every Wasmtime call runs inside a RUN ioctl that holds a claim.
+        _ => pr_err!("wasmtime_tls_set({slot}) outside a running instance"),
+    }
+}

@@ -1,0 +1,248 @@
+//! One run: build the engine the image was compiled for, load the image,
+//! instantiate it with WASI, call `_start` (or the invoked export), and say
+//! how it ended.
+//!
+//! Long-running code is kept in check by epochs: the ticker bumps the
+//! engine's epoch every jiffy and, at each deadline, [`yield_point`] ends
+//! the run on a pending signal or an expired timeout, and otherwise lets the
+//! scheduler run something else. Fuel, when asked for, is Wasmtime's own.
+
+use super::{wasi, Input, Report};
+use crate::platform::{clock, sched, ticker::Ticker};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+use kwasm_abi::run::{RUN_FLAG_FUEL, VALUE_F32, VALUE_F64, VALUE_I32, VALUE_I64};
+use kwasm_abi::{Outcome, RunRequest, Value};
+use kwasm_engine::{CpuFeatures, EngineKind, Settings};
+use wasmtime::{
+    Engine, Error, Func, Module, Result, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValType,
+};
+
+/// Most stack wasm frames may use (Pulley keeps them on a heap stack of
+/// this size; native code on the run's private stack).
+const MAX_WASM_STACK: usize = 512 * 1024;
+
+/// Why the host ended a run; travels through Wasmtime as an error.
+#[derive(Debug)]
+pub enum Stop {
+    Exit(i32),
+    Interrupted,
+    TimedOut,
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::Exit(code) => write!(f, "exited with code {code}"),
+            Stop::Interrupted => f.write_str("interrupted by a signal"),
+            Stop::TimedOut => f.write_str("the time limit ran out"),
+        }
+    }
+}
+
+impl core::error::Error for Stop {}
+
+/// The store's data: what host functions and yield points need.
+pub struct RunState {
+    pub wasi: kwasm_wasi::Context,
+    limits: StoreLimits,
+    /// Monotonic time at which the run times out.
+    deadline_ns: Option<u64>,
+}
+
+pub fn run(req: &RunRequest, input: Input) -> Report {
+    match run_checked(req, input) {
+        Ok(report) | Err(report) => report,
+    }
+}
+
+fn load_failed(message: impl Into<String>) -> Report {
+    Report::new(Outcome::LoadFailed, message.into())
+}
+
+fn instantiate_failed(message: impl Into<String>) -> Report {
+    Report::new(Outcome::InstantiateFailed, message.into())
+}
+
+/// The engine settings the image claims, checked against this module.
+fn settings(req: &RunRequest) -> Result<Settings, Report> {
+    let kind = EngineKind::from_abi(req.engine).ok_or_else(|| load_failed("unknown engine"))?;
+    let cpu = CpuFeatures::from_bits(req.cpu_features).ok_or_else(|| {
+        load_failed(format!(
+            "the image uses CPU features this kwasm.ko does not know (bits {:#x}): use kwasm and kwasm.ko from the same release",
+            req.cpu_features
+        ))
+    })?;
+    let settings = Settings {
+        kind,
+        fuel: req.flags & RUN_FLAG_FUEL != 0,
+        cpu,
+    };
+    if settings.fingerprint() != req.fingerprint {
+        return Err(load_failed(format!(
+            "the image was compiled for another engine (fingerprint {:#018x}); this kwasm.ko runs {} as {:#018x}: use kwasm and kwasm.ko from the same release",
+            req.fingerprint,
+            settings.describe(),
+            settings.fingerprint()
+        )));
+    }
+    if kind == EngineKind::Native {
+        return Err(load_failed(
+            "this kwasm.ko does not run native code yet: use --engine pulley",
+        ));
+    }
+    Ok(settings)
+}
+
+fn run_checked(req: &RunRequest, input: Input) -> Result<Report, Report> {
+    let settings = settings(req)?;
+    let mut config = settings
+        .runtime_config(|_| None)
+        .map_err(|e| load_failed(format!("{e:?}")))?;
+    config.max_wasm_stack(MAX_WASM_STACK);
+    let engine = Engine::new(&config).map_err(|e| load_failed(format!("cannot build the engine: {e:?}")))?;
+    // SAFETY: deserializing trusts the image's code. Only callers with
+    // CAP_SYS_ADMIN reach this (checked at open), the same trust as insmod;
+    // Wasmtime still checks the image's header, version and configuration.
+    let module = unsafe { Module::deserialize(&engine, &input.image) }
+        .map_err(|e| load_failed(format!("the image was refused: {e:?}")))?;
+    drop(input.image);
+    for import in module.imports() {
+        if let Some(why) = kwasm_wasi::unsupported_import(import.module(), import.name()) {
+            return Err(instantiate_failed(why));
+        }
+    }
+
+    let mut limits = StoreLimitsBuilder::new();
+    if req.max_memory != 0 {
+        limits = limits.memory_size(usize::try_from(req.max_memory).unwrap_or(usize::MAX));
+    }
+    let state = RunState {
+        wasi: kwasm_wasi::Context {
+            args: input.args,
+            env: input.env,
+        },
+        limits: limits.build(),
+        deadline_ns: (req.timeout_ns != 0).then(|| clock::monotonic_ns().saturating_add(req.timeout_ns)),
+    };
+    let mut store = Store::new(&engine, state);
+    store.limiter(|s| &mut s.limits);
+    if settings.fuel {
+        store.set_fuel(req.fuel).map_err(|e| load_failed(format!("{e:?}")))?;
+    }
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|state| yield_point(state.data()));
+    let _ticker = Ticker::start(&engine).ok_or_else(|| load_failed("out of memory starting the epoch timer"))?;
+
+    let linker = wasi::linker(&engine).map_err(|e| instantiate_failed(format!("{e:?}")))?;
+    let instance = linker.instantiate(&mut store, &module).map_err(|e| match ended(e) {
+        // A start function that traps or exits still tells how it ended.
+        r if r.outcome == Outcome::Trapped => Report::new(Outcome::InstantiateFailed, r.message),
+        r => r,
+    })?;
+
+    match &input.invoke {
+        None => {
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start").map_err(|_| {
+                instantiate_failed("no `_start` function: not a WASI command (use --invoke to call an export)")
+            })?;
+            Ok(match start.call(&mut store, ()) {
+                Ok(()) => Report::new(Outcome::Exited, String::new()),
+                Err(e) => ended(e),
+            })
+        }
+        Some(name) => {
+            let func = instance
+                .get_func(&mut store, name)
+                .ok_or_else(|| instantiate_failed(format!("no exported function `{name}`")))?;
+            invoke(&mut store, func, &input.params)
+        }
+    }
+}
+
+/// Runs at every epoch deadline (about once a jiffy of wasm execution).
+fn yield_point(state: &RunState) -> Result<UpdateDeadline> {
+    if sched::signal_pending() {
+        return Err(Error::new(Stop::Interrupted));
+    }
+    if state.deadline_ns.is_some_and(|d| clock::monotonic_ns() >= d) {
+        return Err(Error::new(Stop::TimedOut));
+    }
+    sched::cond_resched();
+    Ok(UpdateDeadline::Continue(1))
+}
+
+/// The report for a run that ended with an error from Wasmtime.
+fn ended(e: Error) -> Report {
+    if let Some(stop) = e.downcast_ref::<Stop>() {
+        return match stop {
+            Stop::Exit(code) => Report {
+                exit_code: *code,
+                ..Report::new(Outcome::Exited, String::new())
+            },
+            Stop::Interrupted => Report::new(Outcome::Interrupted, stop.to_string()),
+            Stop::TimedOut => Report::new(Outcome::TimedOut, stop.to_string()),
+        };
+    }
+    if let Some(Trap::OutOfFuel) = e.downcast_ref::<Trap>() {
+        return Report::new(Outcome::OutOfFuel, format!("{e:?}"));
+    }
+    Report::new(Outcome::Trapped, format!("{e:?}"))
+}
+
+fn to_val(v: &Value, ty: &ValType) -> Option<Val> {
+    Some(match (v.kind, ty) {
+        (VALUE_I32, ValType::I32) => Val::I32(v.bits as u32 as i32),
+        (VALUE_I64, ValType::I64) => Val::I64(v.bits as i64),
+        (VALUE_F32, ValType::F32) => Val::F32(v.bits as u32),
+        (VALUE_F64, ValType::F64) => Val::F64(v.bits),
+        _ => return None,
+    })
+}
+
+fn from_val(v: &Val) -> Option<Value> {
+    let (kind, bits) = match v {
+        Val::I32(x) => (VALUE_I32, *x as u32 as u64),
+        Val::I64(x) => (VALUE_I64, *x as u64),
+        Val::F32(x) => (VALUE_F32, *x as u64),
+        Val::F64(x) => (VALUE_F64, *x),
+        _ => return None,
+    };
+    Some(Value {
+        kind,
+        reserved: 0,
+        bits,
+    })
+}
+
+fn invoke(store: &mut Store<RunState>, func: Func, params: &[Value]) -> Result<Report, Report> {
+    let ty = func.ty(&*store);
+    if ty.params().len() != params.len() {
+        return Err(instantiate_failed(format!(
+            "the function takes {} arguments, {} given",
+            ty.params().len(),
+            params.len()
+        )));
+    }
+    let args = params
+        .iter()
+        .zip(ty.params())
+        .map(|(v, t)| to_val(v, &t))
+        .collect::<Option<Vec<Val>>>()
+        .ok_or_else(|| instantiate_failed("argument types do not match the function's (or are not i32/i64/f32/f64)"))?;
+    let mut results: Vec<Val> = ty.results().map(|_| Val::I32(0)).collect();
+    if let Err(e) = func.call(&mut *store, &args, &mut results) {
+        return Ok(ended(e));
+    }
+    let values = results
+        .iter()
+        .map(from_val)
+        .collect::<Option<Vec<Value>>>()
+        .ok_or_else(|| instantiate_failed("the function returns a type --invoke cannot show (only i32/i64/f32/f64)"))?;
+    Ok(Report {
+        results: values,
+        ..Report::new(Outcome::Returned, String::new())
+    })
+}
