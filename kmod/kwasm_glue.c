@@ -17,7 +17,11 @@
 #include <linux/timer.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <asm/fpu/api.h>
 #include <asm/irq_stack.h>
+#include <asm/msr.h>
+#include <asm/pgtable.h>
+#include <asm/tlbflush.h>
 
 /* Implemented in Rust (rust/src/lib.rs). */
 int kwasm_rust_init(bool selftest);
@@ -46,6 +50,15 @@ unsigned int kwasm_file_flags(struct file *file);
 void *kwasm_ticker_new(void *data);
 void kwasm_ticker_arm(void *ticker);
 void kwasm_ticker_free(void *ticker);
+u64 kwasm_pte_read(pte_t *pte);
+void kwasm_pte_write(pte_t *pte, u64 val);
+u64 kwasm_pte_nx(void);
+void kwasm_flush_tlb_all_cpus(void);
+void kwasm_fpu_begin(void);
+void kwasm_fpu_end(void);
+bool kwasm_cpu_has_ibt(void);
+u64 kwasm_read_s_cet(void);
+void kwasm_write_s_cet(u64 val);
 
 void *kwasm_kvmalloc(size_t size)
 {
@@ -157,6 +170,59 @@ void kwasm_ticker_free(void *ticker)
 {
 	timer_shutdown_sync(&((struct kwasm_ticker *)ticker)->timer);
 	kfree(ticker);
+}
+
+u64 kwasm_pte_read(pte_t *pte)
+{
+	return pte_val(*pte);
+}
+
+void kwasm_pte_write(pte_t *pte, u64 val)
+{
+	set_pte(pte, __pte(val));
+}
+
+u64 kwasm_pte_nx(void)
+{
+	return _PAGE_NX & __supported_pte_mask;
+}
+
+static void kwasm_flush_tlb_local(void *unused)
+{
+	__flush_tlb_all();
+}
+
+void kwasm_flush_tlb_all_cpus(void)
+{
+	on_each_cpu(kwasm_flush_tlb_local, NULL, 1);
+}
+
+void kwasm_fpu_begin(void)
+{
+	kernel_fpu_begin();
+}
+
+void kwasm_fpu_end(void)
+{
+	kernel_fpu_end();
+}
+
+bool kwasm_cpu_has_ibt(void)
+{
+	return cpu_feature_enabled(X86_FEATURE_IBT);
+}
+
+u64 kwasm_read_s_cet(void)
+{
+	u64 val;
+
+	rdmsrl(MSR_IA32_S_CET, val);
+	return val;
+}
+
+void kwasm_write_s_cet(u64 val)
+{
+	wrmsrl(MSR_IA32_S_CET, val);
 }
 
 static bool selftest;

@@ -11,7 +11,7 @@ use crate::cpio::Archive;
 use crate::kernels::{Kernel, KernelLine};
 use crate::paths::Paths;
 use crate::verdict::{self, Verdict};
-use crate::{module, process, setup, BootArgs};
+use crate::{examples, module, process, setup, BootArgs};
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
 const BUSYBOX: &str = "/bin/busybox";
@@ -20,6 +20,8 @@ const BUSYBOX: &str = "/bin/busybox";
 pub struct GuestBinaries {
     pub kwasm: PathBuf,
     pub guest_tests: PathBuf,
+    /// Wasmtime in user space: the differential test's reference.
+    pub reference: PathBuf,
 }
 
 impl GuestBinaries {
@@ -28,16 +30,17 @@ impl GuestBinaries {
         GuestBinaries {
             kwasm: dir.join("kwasm"),
             guest_tests: dir.join("kwasm-guest-tests"),
+            reference: dir.join("kwasm-reference"),
         }
     }
 
-    pub fn all(&self) -> [&PathBuf; 2] {
-        [&self.kwasm, &self.guest_tests]
+    pub fn all(&self) -> [&PathBuf; 3] {
+        [&self.kwasm, &self.guest_tests, &self.reference]
     }
 }
 
 /// `cargo build --release --target x86_64-unknown-linux-musl -p kwasm-cli
-/// -p kwasm-guest-tests`.
+/// -p kwasm-guest-tests -p kwasm-reference`, then the wasm examples.
 pub fn build_guest(paths: &Paths) -> Result<GuestBinaries> {
     eprintln!("xtask: building guest binaries ({MUSL})");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -52,6 +55,8 @@ pub fn build_guest(paths: &Paths) -> Result<GuestBinaries> {
                 "kwasm-cli",
                 "-p",
                 "kwasm-guest-tests",
+                "-p",
+                "kwasm-reference",
             ])
             .current_dir(&paths.repo),
     )
@@ -62,6 +67,7 @@ pub fn build_guest(paths: &Paths) -> Result<GuestBinaries> {
             bail!("cargo built no {}: is the binary still named that way?", b.display());
         }
     }
+    examples::build(paths)?;
     Ok(bins)
 }
 
@@ -136,8 +142,15 @@ poweroff -f
 }
 
 /// Builds the initramfs: busybox, kwasm.ko, the guest binaries that exist,
+/// the wasm programs under /share/kwasm (`share`: guest path, host file),
 /// /etc/passwd+group with root and nobody, and the generated /init.
-pub fn build_initramfs(out: &Path, module: Option<&Path>, binaries: &[&Path], action: &GuestAction) -> Result<()> {
+pub fn build_initramfs(
+    out: &Path,
+    module: Option<&Path>,
+    binaries: &[&Path],
+    share: &[(String, PathBuf)],
+    action: &GuestAction,
+) -> Result<()> {
     let mut a = Archive::default();
     for dir in [
         "bin",
@@ -153,6 +166,10 @@ pub fn build_initramfs(out: &Path, module: Option<&Path>, binaries: &[&Path], ac
         "dev",
         "root",
         "run",
+        "share",
+        "share/kwasm",
+        "share/kwasm/examples",
+        "share/kwasm/tests",
     ] {
         a.dir(dir, 0o755);
     }
@@ -178,6 +195,10 @@ pub fn build_initramfs(out: &Path, module: Option<&Path>, binaries: &[&Path], ac
             0o755,
             &std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))?,
         );
+    }
+    for (guest, host) in share {
+        let data = std::fs::read(host).with_context(|| format!("reading {}", host.display()))?;
+        a.file(guest, 0o644, &data);
     }
     a.file(
         "etc/passwd",
@@ -396,7 +417,8 @@ pub fn prepare(
         .map(PathBuf::as_path)
         .collect();
     let initramfs = paths.initramfs_dir().join(format!("{}-{name}.cpio", k.release));
-    build_initramfs(&initramfs, ko.as_deref(), &bins, action)?;
+    let share = examples::share_files(paths)?;
+    build_initramfs(&initramfs, ko.as_deref(), &bins, &share, action)?;
     Ok((k, initramfs))
 }
 

@@ -9,6 +9,7 @@
 
 mod apt;
 mod cpio;
+mod examples;
 mod guest;
 mod kernels;
 mod module;
@@ -47,7 +48,8 @@ enum Command {
         #[arg(long, value_parser = parse_kernel)]
         kernel: KernelLine,
     },
-    /// Build the static (musl) guest binaries: `kwasm` and `kwasm-guest-tests`.
+    /// Build the static (musl) guest binaries (`kwasm`, `kwasm-guest-tests`,
+    /// `kwasm-reference`) and the wasm examples.
     BuildGuest,
     /// Boot a kernel in QEMU with the module and guest binaries in an
     /// initramfs, and run a command in it (default: the guest test binary).
@@ -151,6 +153,9 @@ fn run(cli: Cli) -> Result<i32> {
             let bins = guest::build_guest(&paths)?;
             for b in bins.all() {
                 println!("{}", b.display());
+            }
+            for (_, file) in examples::share_files(&paths)? {
+                println!("{}", file.display());
             }
             Ok(0)
         }

@@ -19,6 +19,7 @@ const HOST_PACKAGES: &[&str] = &[
     "kmod",            // modinfo on the host
     "xz-utils",        // 6.1's vmlinuz payload
     "zstd",            // 6.12's vmlinuz payload
+    "musl-tools",      // musl-gcc: Wasmtime's runtime has a C helper, built for the static guest binaries
 ];
 
 pub fn setup(paths: &Paths, lines: &[KernelLine]) -> Result<Vec<Kernel>> {

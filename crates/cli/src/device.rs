@@ -1,7 +1,7 @@
 //! `/dev/kwasm`: opening it and speaking the ABI, with errors that tell the
 //! user what to do.
 
-use kwasm_abi::{ioctl, Error as AbiError, VersionInfo, ABI_VERSION, DEVICE_PATH};
+use kwasm_abi::{ioctl, Error as AbiError, RunRequest, VersionInfo, ABI_VERSION, DEVICE_PATH};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -21,6 +21,8 @@ pub enum DeviceError {
     AccessDenied,
     /// Opening or calling was refused by the module (no CAP_SYS_ADMIN).
     NotPermitted,
+    /// A signal arrived before the module started the run.
+    Interrupted,
     /// The module speaks another ABI version.
     AbiMismatch { module: u32 },
     /// The module refused a request for another reason.
@@ -44,6 +46,7 @@ impl fmt::Display for DeviceError {
                 f,
                 "kwasm.ko refused: running code in the kernel needs CAP_SYS_ADMIN; run as root"
             ),
+            DeviceError::Interrupted => write!(f, "interrupted by a signal before kwasm.ko started the program"),
             DeviceError::AbiMismatch { module } => write!(
                 f,
                 "kwasm.ko speaks ABI {module} but this kwasm speaks ABI {ABI_VERSION}: install a kwasm command and module from the same release"
@@ -114,6 +117,51 @@ impl Device {
             },
         })
     }
+
+    /// The RUN ioctl: runs the program and blocks until it ends. `Ok` means
+    /// the module accepted the request; `req.outcome` says how the run went.
+    ///
+    /// # Safety
+    ///
+    /// Every [`kwasm_abi::UserBuf`] in `req` must point to memory valid for
+    /// its `len` for the whole call: readable for the inputs, writable for
+    /// `results` and `message` (the kernel writes there).
+    pub unsafe fn run(&self, req: &mut RunRequest) -> Result<(), DeviceError> {
+        // SAFETY: RUN takes a pointer to a RunRequest, whose size the header
+        // states; `req` is valid for reads and writes for the call, and the
+        // buffers it points to are valid by this function's contract.
+        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), ioctl::RUN as _, req as *mut RunRequest) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        Err(match error.raw_os_error() {
+            Some(libc::EINTR) => DeviceError::Interrupted,
+            Some(errno) => match AbiError::from_errno(errno) {
+                // RUN does not report the module's ABI: ask the handshake.
+                Some(AbiError::AbiMismatch) => match self.version() {
+                    Err(e @ DeviceError::AbiMismatch { .. }) => e,
+                    _ => DeviceError::Refused {
+                        request: "the run request",
+                        error: AbiError::AbiMismatch,
+                    },
+                },
+                Some(AbiError::NotPermitted) => DeviceError::NotPermitted,
+                Some(error) => DeviceError::Refused {
+                    request: "the run request",
+                    error,
+                },
+                None => DeviceError::Io {
+                    what: "run ioctl on /dev/kwasm",
+                    error,
+                },
+            },
+            None => DeviceError::Io {
+                what: "run ioctl on /dev/kwasm",
+                error,
+            },
+        })
+    }
 }
 
 #[cfg(test)]
@@ -136,5 +184,14 @@ mod tests {
             error: AbiError::Truncated,
         };
         assert!(refused.to_string().contains("truncated"), "{refused}");
+        let run = DeviceError::Refused {
+            request: "the run request",
+            error: AbiError::Oversized,
+        };
+        assert_eq!(
+            run.to_string(),
+            "kwasm.ko refused the run request: a size in the request is above the module's limit"
+        );
+        assert!(DeviceError::Interrupted.to_string().contains("interrupted"));
     }
 }

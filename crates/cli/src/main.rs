@@ -1,10 +1,15 @@
 //! `kwasm`: the user-space half of kwasm.
 
+mod compile;
 mod device;
+mod invoke;
+mod outcome;
+mod request;
+mod run;
+mod units;
 
 use clap::{Parser, Subcommand};
 use device::Device;
-use std::process::ExitCode;
 
 /// Run WebAssembly programs inside the Linux kernel (kwasm.ko).
 #[derive(Parser)]
@@ -19,20 +24,24 @@ enum Command {
     /// Print the versions of this command and of the loaded kwasm.ko, and
     /// check that they speak the same ABI.
     Version,
+    Run(run::RunArgs),
 }
 
-fn main() -> ExitCode {
+fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Version => version(),
+        Command::Version => version().map(|()| 0).map_err(anyhow::Error::from),
+        Command::Run(args) => run::run(args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    // The exit code is the program's, which may be any i32 (as wasmtime
+    // passes proc_exit's code to exit(); the OS keeps the low 8 bits).
+    std::process::exit(match result {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("kwasm: {e}");
-            ExitCode::FAILURE
+            eprintln!("kwasm: {e:#}");
+            outcome::EXIT_FAILURE
         }
-    }
+    });
 }
 
 fn version() -> Result<(), device::DeviceError> {

@@ -4,11 +4,14 @@
 
 use alloc::string::String;
 
-/// One feature: its bit, Cranelift's flag, and its common name.
+/// One feature: its bit, Cranelift's flag, the name Rust's
+/// `is_x86_feature_detected!` (and Wasmtime's host check) uses, and its
+/// common name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuFeature {
     pub bit: u64,
     pub cranelift_flag: &'static str,
+    pub detect_name: &'static str,
     pub name: &'static str,
 }
 
@@ -17,30 +20,30 @@ pub struct CpuFeature {
 pub struct CpuFeatures(u64);
 
 macro_rules! features {
-    ($($konst:ident = $bit:literal, $flag:literal, $name:literal;)*) => {
+    ($($konst:ident = $bit:literal, $flag:literal, $detect:literal, $name:literal;)*) => {
         impl CpuFeatures {
             $(pub const $konst: CpuFeatures = CpuFeatures(1 << $bit);)*
         }
         /// Every feature kwasm knows, in bit order.
         pub const CPU_FEATURES: &[CpuFeature] = &[
-            $(CpuFeature { bit: 1 << $bit, cranelift_flag: $flag, name: $name },)*
+            $(CpuFeature { bit: 1 << $bit, cranelift_flag: $flag, detect_name: $detect, name: $name },)*
         ];
     };
 }
 
 features! {
-    SSE3 = 0, "has_sse3", "SSE3";
-    SSSE3 = 1, "has_ssse3", "SSSE3";
-    SSE41 = 2, "has_sse41", "SSE4.1";
-    SSE42 = 3, "has_sse42", "SSE4.2";
-    POPCNT = 4, "has_popcnt", "POPCNT";
-    AVX = 5, "has_avx", "AVX";
-    AVX2 = 6, "has_avx2", "AVX2";
-    FMA = 7, "has_fma", "FMA";
-    BMI1 = 8, "has_bmi1", "BMI1";
-    BMI2 = 9, "has_bmi2", "BMI2";
-    LZCNT = 10, "has_lzcnt", "LZCNT";
-    CMPXCHG16B = 11, "has_cmpxchg16b", "CMPXCHG16B";
+    SSE3 = 0, "has_sse3", "sse3", "SSE3";
+    SSSE3 = 1, "has_ssse3", "ssse3", "SSSE3";
+    SSE41 = 2, "has_sse41", "sse4.1", "SSE4.1";
+    SSE42 = 3, "has_sse42", "sse4.2", "SSE4.2";
+    POPCNT = 4, "has_popcnt", "popcnt", "POPCNT";
+    AVX = 5, "has_avx", "avx", "AVX";
+    AVX2 = 6, "has_avx2", "avx2", "AVX2";
+    FMA = 7, "has_fma", "fma", "FMA";
+    BMI1 = 8, "has_bmi1", "bmi1", "BMI1";
+    BMI2 = 9, "has_bmi2", "bmi2", "BMI2";
+    LZCNT = 10, "has_lzcnt", "lzcnt", "LZCNT";
+    CMPXCHG16B = 11, "has_cmpxchg16b", "cmpxchg16b", "CMPXCHG16B";
 }
 
 /// Native code needs at least these: with SSE4.1 Cranelift lowers every
@@ -88,6 +91,12 @@ impl CpuFeatures {
         CPU_FEATURES.iter().find(|f| f.cranelift_flag == flag)
     }
 
+    /// The feature `is_x86_feature_detected!` calls `name` (the name
+    /// Wasmtime's `detect_host_feature` asks about), if kwasm knows it.
+    pub fn by_detect_name(name: &str) -> Option<&'static CpuFeature> {
+        CPU_FEATURES.iter().find(|f| f.detect_name == name)
+    }
+
     /// "SSE3 SSSE3 SSE4.1" — for messages.
     pub fn names(self) -> String {
         let mut s = String::new();
@@ -123,5 +132,6 @@ mod tests {
         assert!(image.contains(cpu));
         assert!(!cpu.contains(image));
         assert_eq!(CpuFeatures::by_cranelift_flag("has_avx2").map(|f| f.name), Some("AVX2"));
+        assert_eq!(CpuFeatures::by_detect_name("sse4.1").map(|f| f.name), Some("SSE4.1"));
     }
 }

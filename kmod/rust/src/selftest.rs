@@ -1,5 +1,6 @@
 //! Load-time self-tests (`insmod kwasm.ko selftest=1`): checks that need the
-//! real kernel underneath, run once before the device appears. A failure
+//! real kernel underneath (the allocator, W^X code memory), run once before
+//! the device appears. A failure
 //! aborts the load with a log line that says which check failed.
 
 use crate::platform::alloc::kvmalloc_size;
@@ -29,7 +30,57 @@ fn check(ok: bool, what: &'static str, count: &mut u32) -> Result<(), Failure> {
 pub fn run() -> Result<u32, Failure> {
     let mut n = 0;
     allocator(&mut n)?;
+    code_memory(&mut n)?;
     Ok(n)
+}
+
+/// W^X code memory: a page of code is writable and not executable until
+/// published, executable and not writable after, and back before it is
+/// freed; and published code really runs.
+fn code_memory(n: &mut u32) -> Result<(), Failure> {
+    use crate::platform::codemem::{protection, KernelCodeMemory, PAGE_SIZE};
+    use wasmtime::CustomCodeMemory;
+    // endbr64; mov eax, 42; ret
+    const CODE: [u8; 10] = [0xf3, 0x0f, 0x1e, 0xfa, 0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3];
+    let layout = Layout::from_size_align(PAGE_SIZE, PAGE_SIZE).map_err(|_| Failure("valid layout"))?;
+    // SAFETY: non-zero size; freed below with the same layout.
+    let page = unsafe { alloc::alloc::alloc(layout) };
+    check(!page.is_null(), "a code page can be allocated", n)?;
+    // SAFETY: `page` is a live, writable block of PAGE_SIZE bytes.
+    unsafe { core::ptr::copy_nonoverlapping(CODE.as_ptr(), page, CODE.len()) };
+    check(
+        protection(page) == Some((true, false)),
+        "a fresh code page is writable, not executable",
+        n,
+    )?;
+    let mem = KernelCodeMemory;
+    check(
+        mem.publish_executable(page, PAGE_SIZE).is_ok(),
+        "publishing code succeeds",
+        n,
+    )?;
+    check(
+        protection(page) == Some((false, true)),
+        "published code is executable, not writable",
+        n,
+    )?;
+    // SAFETY: the page holds a complete function of this signature and is
+    // now executable.
+    let f: extern "C" fn() -> u32 = unsafe { core::mem::transmute(page) };
+    check(f() == 42, "published code runs", n)?;
+    check(
+        mem.unpublish_executable(page, PAGE_SIZE).is_ok(),
+        "unpublishing code succeeds",
+        n,
+    )?;
+    check(
+        protection(page) == Some((true, false)),
+        "unpublished code is writable again, not executable",
+        n,
+    )?;
+    // SAFETY: allocated above with this layout, no longer executable.
+    unsafe { alloc::alloc::dealloc(page, layout) };
+    Ok(())
 }
 
 fn allocator(n: &mut u32) -> Result<(), Failure> {

@@ -12,6 +12,7 @@
 
 mod module;
 mod raw;
+mod run;
 
 use std::process::ExitCode;
 
@@ -19,13 +20,17 @@ use std::process::ExitCode;
 pub type Test = (&'static str, fn() -> Result<(), String>);
 
 fn main() -> ExitCode {
-    // Hidden helper mode: the non-root test re-executes this binary under
-    // another uid to observe what open() returns there.
-    if std::env::args().nth(1).as_deref() == Some("--probe-open") {
-        return raw::probe_open();
+    // Helper modes: the non-root test re-executes this binary under another
+    // uid to see what open() returns there; the FPU test runs it as a
+    // user-space FPU load.
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("--probe-open") => return raw::probe_open(),
+        Some("--fpu-burner") => return run::fpu_burner(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10)),
+        _ => {}
     }
     let mut failed = 0;
-    for (name, test) in module::TESTS {
+    for (name, test) in module::TESTS.iter().chain(run::TESTS) {
         match test() {
             Ok(()) => println!("KWASM-TEST {name} PASS"),
             Err(reason) => {

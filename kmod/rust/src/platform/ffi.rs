@@ -21,6 +21,8 @@ extern "C" {
     pub fn kernel_write(file: *mut File, buf: *const c_void, count: usize, pos: *mut i64) -> isize;
     pub fn kernel_read(file: *mut File, buf: *mut c_void, count: usize, pos: *mut i64) -> isize;
     pub fn get_random_bytes(buf: *mut c_void, len: usize);
+    pub fn lookup_address(address: c_ulong, level: *mut c_uint) -> *mut c_void;
+    pub fn is_vmalloc_addr(addr: *const c_void) -> bool;
 
     // kwasm_glue.c wrappers.
     pub fn kwasm_kvmalloc(size: usize) -> *mut c_void;
@@ -41,6 +43,15 @@ extern "C" {
     pub fn kwasm_ticker_new(data: *mut c_void) -> *mut c_void;
     pub fn kwasm_ticker_arm(ticker: *mut c_void);
     pub fn kwasm_ticker_free(ticker: *mut c_void);
+    pub fn kwasm_pte_read(pte: *mut c_void) -> u64;
+    pub fn kwasm_pte_write(pte: *mut c_void, val: u64);
+    pub fn kwasm_pte_nx() -> u64;
+    pub fn kwasm_flush_tlb_all_cpus();
+    pub fn kwasm_fpu_begin();
+    pub fn kwasm_fpu_end();
+    pub fn kwasm_cpu_has_ibt() -> bool;
+    pub fn kwasm_read_s_cet() -> u64;
+    pub fn kwasm_write_s_cet(val: u64);
 }
 
 /// Linux errno as returned negated by kernel functions.

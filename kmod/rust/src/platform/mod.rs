@@ -5,8 +5,9 @@
 //! purpose (compare Wasmtime's `min-platform`): logging, memory, user-space
 //! copies, credentials, the panic path; for running wasm: the caller's
 //! files, clocks and randomness, scheduling and signals, a private stack,
-//! an epoch timer, and the hooks Wasmtime's `no_std` build asks its
-//! embedder for (`tls`: thread-local slots, `sync`: locks).
+//! an epoch timer, CPU features, W^X code memory, the wasm section (FPU,
+//! IBT), and the hooks Wasmtime's `no_std` build asks its
+//! embedder for (`task`: thread-local slots, `sync`: locks).
 
 // First, so the pr_* macros exist for the modules below.
 #[macro_use]
@@ -14,13 +15,16 @@ pub mod printk;
 
 pub mod alloc;
 pub mod clock;
+pub mod codemem;
+pub mod cpu;
 pub mod cred;
 mod ffi;
 pub mod file;
 mod panic;
 pub mod sched;
+pub mod section;
 pub mod stack;
 mod sync;
+pub mod task;
 pub mod ticker;
-pub mod tls;
 pub mod user;

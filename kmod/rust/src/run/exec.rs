@@ -8,20 +8,23 @@
 //! scheduler run something else. Fuel, when asked for, is Wasmtime's own.
 
 use super::{wasi, Input, Report};
-use crate::platform::{clock, sched, ticker::Ticker};
+use crate::platform::{clock, codemem::KernelCodeMemory, cpu, sched, section, ticker::Ticker};
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use kwasm_abi::run::{RUN_FLAG_FUEL, VALUE_F32, VALUE_F64, VALUE_I32, VALUE_I64};
 use kwasm_abi::{Outcome, RunRequest, Value};
 use kwasm_engine::{CpuFeatures, EngineKind, Settings};
 use wasmtime::{
-    Engine, Error, Func, Module, Result, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValType,
+    CallHook, Config, Engine, Error, Func, Module, Result, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    UpdateDeadline, Val, ValType,
 };
 
 /// Most stack wasm frames may use (Pulley keeps them on a heap stack of
-/// this size; native code on the run's private stack).
+/// this size; native code on the run's private stack, which leaves room
+/// below for the host code wasm calls).
 const MAX_WASM_STACK: usize = 512 * 1024;
 
 /// Why the host ended a run; travels through Wasmtime as an error.
@@ -89,19 +92,31 @@ fn settings(req: &RunRequest) -> Result<Settings, Report> {
         )));
     }
     if kind == EngineKind::Native {
-        return Err(load_failed(
-            "this kwasm.ko does not run native code yet: use --engine pulley",
-        ));
+        let missing = cpu.missing_from(cpu::features());
+        if !missing.is_empty() {
+            return Err(load_failed(format!(
+                "the image was compiled for {}, which this CPU lacks: recompile it on this machine (kwasm run does) or use --engine pulley",
+                missing.names()
+            )));
+        }
     }
     Ok(settings)
 }
 
+/// The runtime configuration for `settings`: the shared one, plus what only
+/// the kernel side has (CPU detection, W^X code memory, the stack limit).
+fn config(settings: &Settings) -> Result<Config> {
+    let mut config = settings.runtime_config(cpu::detect)?;
+    config.max_wasm_stack(MAX_WASM_STACK);
+    if settings.kind == EngineKind::Native {
+        config.with_custom_code_memory(Some(Arc::new(KernelCodeMemory)));
+    }
+    Ok(config)
+}
+
 fn run_checked(req: &RunRequest, input: Input) -> Result<Report, Report> {
     let settings = settings(req)?;
-    let mut config = settings
-        .runtime_config(|_| None)
-        .map_err(|e| load_failed(format!("{e:?}")))?;
-    config.max_wasm_stack(MAX_WASM_STACK);
+    let config = config(&settings).map_err(|e| load_failed(format!("{e:?}")))?;
     let engine = Engine::new(&config).map_err(|e| load_failed(format!("cannot build the engine: {e:?}")))?;
     // SAFETY: deserializing trusts the image's code. Only callers with
     // CAP_SYS_ADMIN reach this (checked at open), the same trust as insmod;
@@ -134,10 +149,24 @@ fn run_checked(req: &RunRequest, input: Input) -> Result<Report, Report> {
     }
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|state| yield_point(state.data()));
+    if settings.kind == EngineKind::Native {
+        // Native code runs in the wasm section; host functions outside it.
+        store.call_hook(|_, hook| {
+            match hook {
+                CallHook::CallingWasm | CallHook::ReturningFromHost => section::enter(),
+                CallHook::ReturningFromWasm | CallHook::CallingHost => section::leave(),
+            }
+            Ok(())
+        });
+    }
     let _ticker = Ticker::start(&engine).ok_or_else(|| load_failed("out of memory starting the epoch timer"))?;
 
     let linker = wasi::linker(&engine).map_err(|e| instantiate_failed(format!("{e:?}")))?;
-    let instance = linker.instantiate(&mut store, &module).map_err(|e| match ended(e) {
+    let instance = linker.instantiate(&mut store, &module);
+    // Whatever way wasm was left (a trap unwinds past the hooks), the
+    // section ends here.
+    section::leave();
+    let instance = instance.map_err(|e| match ended(e) {
         // A start function that traps or exits still tells how it ended.
         r if r.outcome == Outcome::Trapped => Report::new(Outcome::InstantiateFailed, r.message),
         r => r,
@@ -148,7 +177,9 @@ fn run_checked(req: &RunRequest, input: Input) -> Result<Report, Report> {
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start").map_err(|_| {
                 instantiate_failed("no `_start` function: not a WASI command (use --invoke to call an export)")
             })?;
-            Ok(match start.call(&mut store, ()) {
+            let result = start.call(&mut store, ());
+            section::leave();
+            Ok(match result {
                 Ok(()) => Report::new(Outcome::Exited, String::new()),
                 Err(e) => ended(e),
             })
@@ -233,7 +264,9 @@ fn invoke(store: &mut Store<RunState>, func: Func, params: &[Value]) -> Result<R
         .collect::<Option<Vec<Val>>>()
         .ok_or_else(|| instantiate_failed("argument types do not match the function's (or are not i32/i64/f32/f64)"))?;
     let mut results: Vec<Val> = ty.results().map(|_| Val::I32(0)).collect();
-    if let Err(e) = func.call(&mut *store, &args, &mut results) {
+    let result = func.call(&mut *store, &args, &mut results);
+    section::leave();
+    if let Err(e) = result {
         return Ok(ended(e));
     }
     let values = results

@@ -5,7 +5,7 @@ mod exec;
 mod wasi;
 
 use crate::platform::stack::Stack;
-use crate::platform::tls::TaskTls;
+use crate::platform::task::TaskClaim;
 use crate::platform::user::UserPtr;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -97,8 +97,9 @@ pub fn ioctl(arg: UserPtr) -> Result<(), Error> {
     req.header.check_version()?;
     req.check()?;
     let input = copy_in(&req)?;
-    // Wasmtime's thread-local state follows this task for the whole run.
-    let _tls = TaskTls::claim().ok_or(Error::Busy)?;
+    // Wasmtime's thread-local state (and the wasm section's) follows this
+    // task for the whole run.
+    let _task = TaskClaim::claim().ok_or(Error::Busy)?;
     let mut stack = Stack::new().ok_or(Error::OutOfMemory)?;
     let report = stack.run(|| exec::run(&req, input));
     drop(stack);

@@ -1,25 +1,31 @@
-//! Wasmtime's thread-local slots (`wasmtime_tls_get/set`), kept per task.
+//! Per-task state of a running instance: Wasmtime's thread-local slots
+//! (`wasmtime_tls_get/set`) and whether the task is inside a wasm section
+//! (FPU on, preemption off; see `section`).
 //!
 //! A task running wasm can be preempted and another task can run wasm on the
-//! same CPU, so the slots must follow the task, not the CPU. Each running
+//! same CPU, so this state must follow the task, not the CPU. Each running
 //! instance claims an entry keyed by its `task_struct` for the whole ioctl
-//! ([`TaskTls`]); lookups probe a small open-addressed table without locks
+//! ([`TaskClaim`]); lookups probe a small open-addressed table without locks
 //! (a task only ever touches its own entry). The table size is also the
 //! module's limit on instances running at once.
 
 use super::ffi;
 use core::ffi::c_void;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 /// Most instances running at once.
 pub const MAX_RUNNING: usize = 256;
 /// Wasmtime uses slot 0 (and slot 1 with the component model's async).
 const SLOTS: usize = 2;
 
-struct Entry {
+pub struct Entry {
     task: AtomicPtr<c_void>,
     values: [AtomicPtr<u8>; SLOTS],
+    /// Inside a wasm section (see `section`).
+    pub in_section: AtomicBool,
+    /// MSR_IA32_S_CET as it was before the section turned IBT off.
+    pub saved_cet: AtomicU64,
 }
 
 impl Entry {
@@ -27,6 +33,8 @@ impl Entry {
         Entry {
             task: AtomicPtr::new(null_mut()),
             values: [const { AtomicPtr::new(null_mut()) }; SLOTS],
+            in_section: AtomicBool::new(false),
+            saved_cet: AtomicU64::new(0),
         }
     }
 }
@@ -50,16 +58,21 @@ fn find(task: *mut c_void) -> Option<&'static Entry> {
         .find(|e| e.task.load(Ordering::Acquire) == task)
 }
 
+/// The calling task's entry, if it is running an instance.
+pub fn current_entry() -> Option<&'static Entry> {
+    find(current())
+}
+
 /// The current task's claim on an entry; released (and cleared) on drop.
-pub struct TaskTls {
+pub struct TaskClaim {
     entry: &'static Entry,
 }
 
-impl TaskTls {
+impl TaskClaim {
     /// Claims an entry for the current task; `None` if [`MAX_RUNNING`]
     /// instances are running already. A task claims at most one entry: an
     /// ioctl runs one instance.
-    pub fn claim() -> Option<TaskTls> {
+    pub fn claim() -> Option<TaskClaim> {
         let task = current();
         for i in probe(task) {
             let e = &TABLE[i];
@@ -70,14 +83,15 @@ impl TaskTls {
                 for v in &e.values {
                     v.store(null_mut(), Ordering::Relaxed);
                 }
-                return Some(TaskTls { entry: e });
+                e.in_section.store(false, Ordering::Relaxed);
+                return Some(TaskClaim { entry: e });
             }
         }
         None
     }
 }
 
-impl Drop for TaskTls {
+impl Drop for TaskClaim {
     fn drop(&mut self) {
         for v in &self.entry.values {
             v.store(null_mut(), Ordering::Relaxed);
