@@ -483,7 +483,17 @@ pub fn boot_command(paths: &Paths, args: BootArgs) -> Result<i32> {
 /// `cargo xtask demo`: load the module and print `kwasm version`.
 pub fn demo(paths: &Paths, line: KernelLine) -> Result<i32> {
     setup::setup(paths, &[line])?;
-    let script = "insmod /lib/modules/kwasm.ko && kwasm version && rmmod kwasm";
+    // Echo each step, like a person typing it, then run it in the kernel.
+    let script = concat!(
+        "set -e; ",
+        "step() { echo \"# $*\"; \"$@\"; }; ",
+        "step insmod /lib/modules/kwasm.ko; ",
+        "step kwasm version; ",
+        "step kwasm run --env NAME=kernel /share/kwasm/examples/hello.wasm a b; ",
+        "step kwasm run /share/kwasm/examples/cowsay.wasm Hello from ring 0; ",
+        "step kwasm run --engine pulley /share/kwasm/examples/cowsay.wasm Same cow, interpreted; ",
+        "step rmmod kwasm"
+    );
     let action = GuestAction::Command(vec!["sh".into(), "-c".into(), script.into()]);
     let (k, initramfs) = prepare(paths, line, &action, true, "demo")?;
     eprintln!("xtask: booting {} and running: {script}", k.release);

@@ -71,7 +71,7 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
-    /// Set up, build, boot a kernel, load kwasm.ko and run `kwasm version`.
+    /// Set up, build, boot a kernel, load kwasm.ko and run the example programs in it.
     Demo {
         #[arg(long, value_parser = parse_kernel, default_value = "6.12")]
         kernel: KernelLine,

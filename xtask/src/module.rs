@@ -72,39 +72,15 @@ fn clean_products(kmod: &Path) -> Result<()> {
     Ok(())
 }
 
-/// objtool warnings that are understood and documented (README, "objtool"):
-/// Wasmtime's trap unwinder resumes at a handler with a hand-written
-/// `jmp *%rdi` (wasmtime-internal-unwinder's `resume_to_exception_handler`,
-/// inlined into `libcalls::raw::raise`). objtool cannot follow a jump that
-/// also switches stacks, and it is not a retpoline; it runs only to unwind
-/// a trap, inside the wasm section. Each entry: (function, message).
-const KNOWN_OBJTOOL_WARNINGS: &[(&str, &str)] = &[
-    ("8libcalls3raw5raise", "indirect jump found in"),
-    (
-        "8libcalls3raw5raise",
-        "sibling call from callable instruction with modified stack frame",
-    ),
-    ("8libcalls3raw5raise", "missing int3 after indirect jump"),
-];
-
-fn known_objtool_warning(line: &str) -> bool {
-    KNOWN_OBJTOOL_WARNINGS
-        .iter()
-        .any(|(func, msg)| line.contains(func) && line.contains(msg))
-}
-
 /// Whether objtool passed the module: Kbuild runs the kernel's own objtool,
 /// with the kernel's own flags, over the Rust object (kmod/Kbuild's rule, on
 /// 6.1) or the linked module (IBT kernels, 6.12). It must have printed
-/// nothing but the known warnings above, and must have seen the Rust code:
-/// its ORC unwind table has to cover the Rust entry points.
+/// nothing, and must have seen the Rust code: its ORC unwind table has to
+/// cover the Rust entry points.
 pub fn objtool_verdict(paths: &Paths, k: &Kernel) -> Result<(), String> {
     let out_dir = paths.kmod_out(&k.release);
     let log = std::fs::read_to_string(out_dir.join("make.log")).map_err(|e| format!("no make.log: {e}"))?;
-    let complaints: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("objtool") && !known_objtool_warning(l))
-        .collect();
+    let complaints: Vec<&str> = log.lines().filter(|l| l.contains("objtool")).collect();
     if !complaints.is_empty() {
         return Err(format!("objtool printed:\n{}", complaints.join("\n")));
     }
@@ -156,17 +132,5 @@ Relocation section '.rela.orc_unwind_ip' at offset 0x2 contains 2 entries:
 ";
         assert!(orc_covers(relocs, ".text.kwasm_rust_exit"));
         assert!(!orc_covers(relocs, ".text.kwasm_rust_ioctl"));
-    }
-
-    #[test]
-    fn only_the_documented_objtool_warnings_are_tolerated() {
-        use super::known_objtool_warning;
-        let raise = "kwasm_rust.o: warning: objtool: _RNvNtNtNtNtCs2Oj1Thx4sVa_8wasmtime7runtime2vm8libcalls3raw5raise+0x31a: indirect jump found in RETPOLINE build";
-        assert!(known_objtool_warning(raise));
-        let elsewhere =
-            "kwasm_rust.o: warning: objtool: _RNvNtNtCs_5kwasm4ioctl+0x10: indirect jump found in RETPOLINE build";
-        assert!(!known_objtool_warning(elsewhere));
-        let other = "kwasm_rust.o: warning: objtool: _RNvNtNtNtNtCs2Oj1Thx4sVa_8wasmtime7runtime2vm8libcalls3raw5raise+0x10: 'naked' return found in RETHUNK build";
-        assert!(!known_objtool_warning(other));
     }
 }

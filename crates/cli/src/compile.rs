@@ -10,9 +10,8 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// The engine `kwasm run` uses without `--engine`. Pulley until the
-/// module's native engine lands; flip this one constant then.
-pub const DEFAULT_ENGINE: EngineKind = EngineKind::Pulley;
+/// The engine `kwasm run` uses without `--engine`.
+pub const DEFAULT_ENGINE: EngineKind = EngineKind::Native;
 
 /// The CPU features of this machine that kwasm knows.
 pub fn host_cpu_features() -> CpuFeatures {

@@ -59,8 +59,8 @@ pub struct RunArgs {
     #[arg(long = "env", value_name = "NAME[=VAL]")]
     pub env: Vec<String>,
 
-    /// The engine that runs the program [default: pulley for now; native
-    /// becomes the default once kwasm.ko's native engine lands]
+    /// The engine that runs the program: native x86-64 code from Cranelift
+    /// (the default), or Wasmtime's Pulley interpreter (no executable memory)
     #[arg(long, value_enum, value_name = "ENGINE")]
     pub engine: Option<EngineArg>,
 
@@ -242,8 +242,8 @@ mod tests {
     }
 
     #[test]
-    fn the_default_engine_is_pulley_for_now() {
-        assert_eq!(default_engine(), EngineArg::Pulley);
+    fn the_default_engine_is_native() {
+        assert_eq!(default_engine(), EngineArg::Native);
     }
 
     #[test]
