@@ -14,7 +14,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
-#include <linux/timer.h>
+#include <linux/hrtimer.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <asm/fpu/api.h>
@@ -29,7 +29,7 @@ void kwasm_rust_exit(void);
 int kwasm_rust_open(void);
 long kwasm_rust_ioctl(unsigned int cmd, unsigned long arg);
 void kwasm_rust_stack_entry(void *arg);
-void kwasm_rust_tick(void *ticker, void *data);
+void kwasm_rust_tick(void *data);
 
 /* One-line wrappers, called from rust/src/platform/ffi.rs only. */
 void *kwasm_kvmalloc(size_t size);
@@ -48,7 +48,7 @@ loff_t *kwasm_file_pos(struct file *file);
 umode_t kwasm_file_mode(struct file *file);
 unsigned int kwasm_file_flags(struct file *file);
 void *kwasm_ticker_new(void *data);
-void kwasm_ticker_arm(void *ticker);
+void kwasm_ticker_start(void *ticker);
 void kwasm_ticker_free(void *ticker);
 u64 kwasm_pte_read(pte_t *pte);
 void kwasm_pte_write(pte_t *pte, u64 val);
@@ -137,17 +137,24 @@ unsigned int kwasm_file_flags(struct file *file)
 	return file->f_flags;
 }
 
-/* A timer that calls kwasm_rust_tick(ticker, data) once per arming. */
+/* A periodic hard-irq timer calling kwasm_rust_tick(data) every
+ * KWASM_TICK_NS until freed. Hard irq, not a timer_list: softirqs can be
+ * deferred to ksoftirqd, which cannot run while wasm holds a CPU on a
+ * non-preemptible kernel, and the tick is what makes wasm yield. */
+#define KWASM_TICK_NS (1000 * 1000)
+
 struct kwasm_ticker {
-	struct timer_list timer;
+	struct hrtimer timer;
 	void *data;
 };
 
-static void kwasm_ticker_fire(struct timer_list *timer)
+static enum hrtimer_restart kwasm_ticker_fire(struct hrtimer *timer)
 {
 	struct kwasm_ticker *t = container_of(timer, struct kwasm_ticker, timer);
 
-	kwasm_rust_tick(t, t->data);
+	kwasm_rust_tick(t->data);
+	hrtimer_forward_now(timer, ns_to_ktime(KWASM_TICK_NS));
+	return HRTIMER_RESTART;
 }
 
 void *kwasm_ticker_new(void *data)
@@ -156,19 +163,20 @@ void *kwasm_ticker_new(void *data)
 
 	if (t) {
 		t->data = data;
-		timer_setup(&t->timer, kwasm_ticker_fire, 0);
+		hrtimer_init(&t->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+		t->timer.function = kwasm_ticker_fire;
 	}
 	return t;
 }
 
-void kwasm_ticker_arm(void *ticker)
+void kwasm_ticker_start(void *ticker)
 {
-	mod_timer(&((struct kwasm_ticker *)ticker)->timer, jiffies + 1);
+	hrtimer_start(&((struct kwasm_ticker *)ticker)->timer, ns_to_ktime(KWASM_TICK_NS), HRTIMER_MODE_REL_HARD);
 }
 
 void kwasm_ticker_free(void *ticker)
 {
-	timer_shutdown_sync(&((struct kwasm_ticker *)ticker)->timer);
+	hrtimer_cancel(&((struct kwasm_ticker *)ticker)->timer);
 	kfree(ticker);
 }
 

@@ -106,6 +106,20 @@ fn tail(text: &str, n: usize) -> Vec<&str> {
     lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
+/// Kernel parameters for the test boots. Each kernel runs under a different
+/// preemption model (Debian's default is voluntary): 6.1 with none at all,
+/// where only our own yield points let anything else run on a CPU running
+/// wasm, and 6.12 fully preemptible, where wasm is preempted at any
+/// instruction outside the FPU section. The lockup and RCU-stall detectors
+/// are made impatient (2 s, 3 s) so that a run that failed to yield shows
+/// up in the kernel log within the tests' few-second endless loops.
+fn test_cmdline(line: KernelLine) -> &'static str {
+    match line {
+        KernelLine::V6_1 => "preempt=none watchdog_thresh=1 rcupdate.rcu_cpu_stall_timeout=3",
+        KernelLine::V6_12 => "preempt=full watchdog_thresh=1 rcupdate.rcu_cpu_stall_timeout=3",
+    }
+}
+
 fn guest_tests(paths: &Paths, line: KernelLine, opts: &TestOptions, results: &mut Results) {
     let prefix = line.name();
     let prepared = Kernel::installed(paths, line).and_then(|k| {
@@ -125,7 +139,7 @@ fn guest_tests(paths: &Paths, line: KernelLine, opts: &TestOptions, results: &mu
     let boot_opts = BootOptions {
         timeout: Some(opts.timeout),
         echo: opts.verbose,
-        append: None,
+        append: Some(test_cmdline(line).to_string()),
     };
     let r = match guest::boot(paths, &k, &initramfs, "test", false, &boot_opts) {
         Ok(r) => r,

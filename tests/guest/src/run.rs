@@ -32,6 +32,8 @@ pub const TESTS: &[Test] = &[
     ("run-timeout-native", || timeout("native")),
     ("run-fuel-pulley", || fuel("pulley")),
     ("run-fuel-native", || fuel("native")),
+    ("run-no-lockup-native", || no_lockup("native")),
+    ("run-no-lockup-pulley", || no_lockup("pulley")),
     ("run-sigint-native", || signal("native", libc::SIGINT, "spin")),
     ("run-sigkill-native", || signal("native", libc::SIGKILL, "spin")),
     ("run-sigint-pulley", || signal("pulley", libc::SIGINT, "spin_calls")),
@@ -265,6 +267,16 @@ fn timeout(engine: &str) -> Result<(), String> {
     expect(out.status.success() && text(&out).0.trim() == "1000", || {
         format!("count under a timeout: {}", describe(&out))
     })
+}
+
+/// An endless loop with no calls, for longer than the (test-lowered)
+/// soft-lockup and RCU-stall thresholds: the kernel log must stay clean,
+/// whatever the preemption model (the host checks the log).
+fn no_lockup(engine: &str) -> Result<(), String> {
+    fails_with(
+        &invoke(engine, "loop.wat", &["--timeout", "6s"], "spin", &[])?,
+        "timeout",
+    )
 }
 
 fn fuel(engine: &str) -> Result<(), String> {

@@ -1,6 +1,9 @@
-//! The epoch ticker: a kernel timer that bumps a Wasmtime engine's epoch
-//! every jiffy while an instance runs, so running wasm reaches its epoch
-//! deadline and yields (see `run::exec`).
+//! The epoch ticker: a periodic hard-irq timer (1 ms, `kwasm_glue.c`) that
+//! bumps a Wasmtime engine's epoch while an instance runs, so running wasm
+//! reaches its epoch deadline and yields (see `run::exec`). Hard irq rather
+//! than a `timer_list`: softirqs may be deferred to ksoftirqd, which on a
+//! non-preemptible kernel cannot run until the wasm yields — which it does
+//! only on a tick.
 
 use super::ffi;
 use core::ffi::c_void;
@@ -24,27 +27,24 @@ impl Ticker {
             return None;
         }
         // SAFETY: a fresh timer from kwasm_ticker_new.
-        unsafe { ffi::kwasm_ticker_arm(timer) };
+        unsafe { ffi::kwasm_ticker_start(timer) };
         Some(Ticker { timer, engine })
     }
 }
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        // SAFETY: shuts the timer down (waiting for a running callback) and
+        // SAFETY: cancels the timer (waiting for a running callback) and
         // frees it; afterwards nothing refers to `self.engine`.
         unsafe { ffi::kwasm_ticker_free(self.timer) };
         let _ = &self.engine;
     }
 }
 
-/// The timer callback (softirq context): one atomic add, then re-arm for
-/// the next jiffy (a no-op once Drop has shut the timer down).
+/// The timer callback (hard irq context): one atomic add.
 #[no_mangle]
-pub unsafe extern "C" fn kwasm_rust_tick(timer: *mut c_void, data: *mut c_void) {
+pub unsafe extern "C" fn kwasm_rust_tick(data: *mut c_void) {
     // SAFETY: `data` is the boxed Engine a live Ticker owns.
     let engine = unsafe { &*(data as *const Engine) };
     engine.increment_epoch();
-    // SAFETY: `timer` is the ticker this callback belongs to.
-    unsafe { ffi::kwasm_ticker_arm(timer) };
 }

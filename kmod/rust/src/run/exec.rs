@@ -3,7 +3,7 @@
 //! how it ended.
 //!
 //! Long-running code is kept in check by epochs: the ticker bumps the
-//! engine's epoch every jiffy and, at each deadline, [`yield_point`] ends
+//! engine's epoch every millisecond and, at each deadline, [`yield_point`] ends
 //! the run on a pending signal or an expired timeout, and otherwise lets the
 //! scheduler run something else. Fuel, when asked for, is Wasmtime's own.
 
@@ -193,7 +193,7 @@ fn run_checked(req: &RunRequest, input: Input) -> Result<Report, Report> {
     }
 }
 
-/// Runs at every epoch deadline (about once a jiffy of wasm execution).
+/// Runs at every epoch deadline (about once a millisecond of wasm execution).
 fn yield_point(state: &RunState) -> Result<UpdateDeadline> {
     if sched::signal_pending() {
         return Err(Error::new(Stop::Interrupted));
