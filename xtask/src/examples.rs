@@ -14,23 +14,6 @@ const WASI: &str = "wasm32-wasip1";
 /// The example programs (members of `examples/Cargo.toml`).
 const EXAMPLES: [&str; 3] = ["hello", "cowsay", "stress"];
 
-/// The WASI preview 1 calls kwasm.ko provides so far (issue 3); any other
-/// import fails instantiation. An example that needs more must wait for it.
-const SUPPORTED_WASI: &[&str] = &[
-    "args_get",
-    "args_sizes_get",
-    "environ_get",
-    "environ_sizes_get",
-    "fd_write",
-    "fd_read",
-    "fd_fdstat_get",
-    "proc_exit",
-    "clock_time_get",
-    "clock_res_get",
-    "random_get",
-    "sched_yield",
-];
-
 /// Where the examples are built: their own target directory, so they never
 /// share (or invalidate) the host and musl builds.
 fn out_dir(paths: &Paths) -> PathBuf {
@@ -55,7 +38,7 @@ pub fn build(paths: &Paths) -> Result<()> {
         let unsupported: Vec<String> = imports(&bytes)
             .with_context(|| format!("reading the imports of {}", wasm.display()))?
             .into_iter()
-            .filter(|(module, field)| module != "wasi_snapshot_preview1" || !SUPPORTED_WASI.contains(&field.as_str()))
+            .filter(|(module, field)| kwasm_wasi::unsupported_import(module, field).is_some())
             .map(|(module, field)| format!("{module}::{field}"))
             .collect();
         if !unsupported.is_empty() {

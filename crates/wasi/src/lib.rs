@@ -162,8 +162,40 @@ fn iovecs(mem: &GuestMemory<'_>, iovs: u32, count: u32) -> Result<Vec<(u32, u32)
     Ok(out)
 }
 
-/// `fd_write(fd, iovs: *const ciovec, iovs_len, nwritten: *mut u32)`:
-/// writes the buffers in order and stops at the first short write.
+/// Moves data through an iovec array in order, one `op(memory, base, len)`
+/// per non-empty buffer, and stops at the first short transfer, so a call
+/// never blocks again once it has moved data. An error after some data
+/// moved ends the call with what moved (the error shows on the next call).
+/// The total goes to `done_ptr`.
+fn transfer(
+    mem: &mut GuestMemory<'_>,
+    iovs: u32,
+    count: u32,
+    done_ptr: u32,
+    mut op: impl FnMut(&mut GuestMemory<'_>, u32, u32) -> Result<usize, Errno>,
+) -> Errno {
+    result((|| {
+        mem.check(done_ptr, 4)?;
+        let mut total: u32 = 0;
+        for (base, len) in iovecs(mem, iovs, count)? {
+            if len == 0 {
+                continue;
+            }
+            let done = match op(mem, base, len) {
+                Ok(n) => n as u32,
+                Err(_) if total > 0 => break,
+                Err(e) => return Err(e),
+            };
+            total = total.checked_add(done).ok_or(errno::OVERFLOW)?;
+            if done < len {
+                break;
+            }
+        }
+        mem.write_u32(done_ptr, total)
+    })())
+}
+
+/// `fd_write(fd, iovs: *const ciovec, iovs_len, nwritten: *mut u32)`
 pub fn fd_write(
     host: &mut dyn Host,
     mem: &mut GuestMemory<'_>,
@@ -172,51 +204,16 @@ pub fn fd_write(
     count: u32,
     nwritten: u32,
 ) -> Errno {
-    result((|| {
-        mem.check(nwritten, 4)?;
-        let mut total: u32 = 0;
-        for (base, len) in iovecs(mem, iovs, count)? {
-            if len == 0 {
-                continue;
-            }
-            let done = match host.write(fd, mem.slice(base, len)?) {
-                Ok(n) => n as u32,
-                // Bytes already written count; report the error next time.
-                Err(_) if total > 0 => break,
-                Err(e) => return Err(e),
-            };
-            total = total.checked_add(done).ok_or(errno::OVERFLOW)?;
-            if done < len {
-                break;
-            }
-        }
-        mem.write_u32(nwritten, total)
-    })())
+    transfer(mem, iovs, count, nwritten, |m, base, len| {
+        host.write(fd, m.slice(base, len)?)
+    })
 }
 
-/// `fd_read(fd, iovs: *const iovec, iovs_len, nread: *mut u32)`: fills the
-/// buffers in order and stops at the first short read, so a read never
-/// blocks once it has data.
+/// `fd_read(fd, iovs: *const iovec, iovs_len, nread: *mut u32)`
 pub fn fd_read(host: &mut dyn Host, mem: &mut GuestMemory<'_>, fd: u32, iovs: u32, count: u32, nread: u32) -> Errno {
-    result((|| {
-        mem.check(nread, 4)?;
-        let mut total: u32 = 0;
-        for (base, len) in iovecs(mem, iovs, count)? {
-            if len == 0 {
-                continue;
-            }
-            let done = match host.read(fd, mem.slice_mut(base, len)?) {
-                Ok(n) => n as u32,
-                Err(_) if total > 0 => break,
-                Err(e) => return Err(e),
-            };
-            total = total.checked_add(done).ok_or(errno::OVERFLOW)?;
-            if done < len {
-                break;
-            }
-        }
-        mem.write_u32(nread, total)
-    })())
+    transfer(mem, iovs, count, nread, |m, base, len| {
+        host.read(fd, m.slice_mut(base, len)?)
+    })
 }
 
 /// `fd_fdstat_get(fd, stat: *mut fdstat)`; the struct is 24 bytes:

@@ -217,10 +217,17 @@ fn ended(e: Error) -> Report {
             Stop::TimedOut => Report::new(Outcome::TimedOut, stop.to_string()),
         };
     }
-    if let Some(Trap::OutOfFuel) = e.downcast_ref::<Trap>() {
-        return Report::new(Outcome::OutOfFuel, format!("{e:?}"));
+    let mut message = format!("{e:?}");
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => return Report::new(Outcome::OutOfFuel, message),
+        // Wasmtime says "call stack exhausted"; name it as users search for it.
+        Some(Trap::StackOverflow) => {
+            message.truncate(message.trim_end().len());
+            message.push_str(" (stack overflow)");
+        }
+        _ => {}
     }
-    Report::new(Outcome::Trapped, format!("{e:?}"))
+    Report::new(Outcome::Trapped, message)
 }
 
 fn to_val(v: &Value, ty: &ValType) -> Option<Val> {
