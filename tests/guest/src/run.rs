@@ -40,8 +40,10 @@ pub const TESTS: &[Test] = &[
     ("run-float-native", || float("native")),
     ("run-float-pulley", || float("pulley")),
     ("run-float-preempted-native", float_preempted),
+    ("run-concurrent", concurrent),
     ("run-unsupported-import", unsupported_import),
     ("run-bad-requests", bad_requests),
+    ("run-rmmod-while-running", rmmod_while_running),
     ("run-unload-module", unload_module),
 ];
 
@@ -108,6 +110,33 @@ fn load_module() -> Result<(), String> {
 fn unload_module() -> Result<(), String> {
     let out = Command::new("rmmod").arg("kwasm").output().map_err(|e| e.to_string())?;
     expect(out.status.success(), || format!("rmmod after runs: {}", describe(&out)))
+}
+
+/// `rmmod` while a program runs is refused (the open device holds the
+/// module), the program is unaffected, and once it ends the module unloads
+/// (the next test).
+fn rmmod_while_running() -> Result<(), String> {
+    let mut child = Command::new("kwasm")
+        .args(["run", "--invoke", "spin", &format!("{WAT}/loop.wat")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs(2));
+    let rmmod = Command::new("rmmod").arg("kwasm").output().map_err(|e| e.to_string());
+    let still_running = child.try_wait().map_err(|e| e.to_string())?.is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let rmmod = rmmod?;
+    expect(!rmmod.status.success(), || {
+        "rmmod succeeded under a running program".into()
+    })?;
+    let loaded = std::fs::read_to_string("/proc/modules").map_err(|e| e.to_string())?;
+    expect(loaded.lines().any(|l| l.starts_with("kwasm ")), || {
+        format!("kwasm gone after a refused rmmod: {}", describe(&rmmod))
+    })?;
+    expect(still_running, || "the program did not survive the refused rmmod".into())
 }
 
 /// Arguments, environment, stdout through a pipe, and the exit code.
@@ -426,6 +455,45 @@ pub fn fpu_burner(secs: u64) -> std::process::ExitCode {
     }
     println!("ok");
     std::process::ExitCode::SUCCESS
+}
+
+/// Several instances at once, on both engines: each gets its own result
+/// (per-task state, Wasmtime's locks and the epoch ticker are per run).
+fn concurrent() -> Result<(), String> {
+    let runs = [
+        ("native", 3_000_000u32),
+        ("pulley", 100_000),
+        ("native", 2_000_000),
+        ("pulley", 150_000),
+    ];
+    let children: Vec<_> = runs
+        .iter()
+        .map(|(engine, n)| {
+            Command::new("kwasm")
+                .args([
+                    "run",
+                    "--engine",
+                    engine,
+                    "--invoke",
+                    "f64_loop",
+                    &format!("{WAT}/float.wat"),
+                    &n.to_string(),
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    for ((engine, n), child) in runs.iter().zip(children) {
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let got = text(&out).0.trim().parse::<f64>().ok();
+        expect(out.status.success() && got == Some(*n as f64 / 2.0), || {
+            format!("{engine} f64_loop {n}: {}", describe(&out))
+        })?;
+    }
+    Ok(())
 }
 
 fn unsupported_import() -> Result<(), String> {
