@@ -235,7 +235,20 @@ void kwasm_write_s_cet(u64 val)
 
 static bool selftest;
 module_param(selftest, bool, 0444);
-MODULE_PARM_DESC(selftest, "Run the module's self-tests (allocator) at load and refuse to load if one fails");
+MODULE_PARM_DESC(selftest, "Run the module's self-tests (allocator, W^X code memory) at load and refuse to load if one fails");
+
+/* Module-wide limits, read by the Rust half at every run (platform/params.rs). */
+unsigned int kwasm_param_max_instances = 64;
+module_param_named(max_instances, kwasm_param_max_instances, uint, 0644);
+MODULE_PARM_DESC(max_instances, "Most programs running at once, up to 256; a run beyond it gets EBUSY (default 64)");
+
+unsigned long kwasm_param_max_memory_mib;
+module_param_named(max_memory_mib, kwasm_param_max_memory_mib, ulong, 0644);
+MODULE_PARM_DESC(max_memory_mib, "Cap on a program's linear memory in MiB, whatever it asks for (0: no cap beyond the program's own and --max-memory)");
+
+unsigned long kwasm_param_max_timeout_ms;
+module_param_named(max_timeout_ms, kwasm_param_max_timeout_ms, ulong, 0644);
+MODULE_PARM_DESC(max_timeout_ms, "Cap on a program's run time in ms, whatever --timeout asks for (0: no cap)");
 
 static int kwasm_open(struct inode *inode, struct file *file)
 {

@@ -111,10 +111,13 @@ pub fn report(reply: &Reply, ctx: &RunContext) -> Report {
             err(EXIT_TRAP, failure(ctx, &cause))
         }
         Outcome::TimedOut => {
-            let limit = ctx.timeout.unwrap_or("?");
-            let cause = format!(
-                "timed out after {limit} (--timeout {limit}); raise --timeout to give it longer\nwasm trap: interrupt"
-            );
+            let cause = match ctx.timeout {
+                Some(limit) => format!(
+                    "timed out after {limit} (--timeout {limit}, or less if kwasm.ko's max_timeout_ms is lower); raise --timeout to give it longer\nwasm trap: interrupt"
+                ),
+                None => "timed out: kwasm.ko's time limit (module parameter max_timeout_ms) ran out\nwasm trap: interrupt"
+                    .to_string(),
+            };
             err(EXIT_TRAP, failure(ctx, &cause))
         }
         Outcome::OutOfFuel => {
@@ -248,7 +251,10 @@ mod tests {
     fn limits_name_their_flag() {
         let r = report(&reply(Outcome::TimedOut, 0, ""), &CTX);
         assert_eq!(r.exit_code, EXIT_TRAP);
-        assert!(r.stderr.unwrap().contains("timed out after 2s (--timeout 2s)"));
+        assert!(r.stderr.unwrap().contains("timed out after 2s (--timeout 2s"));
+        let no_flag = RunContext { timeout: None, ..CTX };
+        let r = report(&reply(Outcome::TimedOut, 0, ""), &no_flag);
+        assert!(r.stderr.unwrap().contains("max_timeout_ms"));
         let r = report(&reply(Outcome::OutOfFuel, 0, ""), &CTX);
         assert_eq!(r.exit_code, EXIT_TRAP);
         assert!(r.stderr.unwrap().contains("ran out of fuel (--fuel 5000)"));

@@ -43,6 +43,7 @@ pub const TESTS: &[Test] = &[
     ("run-concurrent", concurrent),
     ("run-unsupported-import", unsupported_import),
     ("run-bad-requests", bad_requests),
+    ("run-module-limits", module_limits),
     ("run-rmmod-while-running", rmmod_while_running),
     ("run-unload-module", unload_module),
 ];
@@ -110,6 +111,64 @@ fn load_module() -> Result<(), String> {
 fn unload_module() -> Result<(), String> {
     let out = Command::new("rmmod").arg("kwasm").output().map_err(|e| e.to_string())?;
     expect(out.status.success(), || format!("rmmod after runs: {}", describe(&out)))
+}
+
+fn set_param(name: &str, value: &str) -> Result<(), String> {
+    std::fs::write(format!("/sys/module/kwasm/parameters/{name}"), value).map_err(|e| format!("set {name}: {e}"))
+}
+
+/// The module parameters cap what any run may ask for.
+fn module_limits() -> Result<(), String> {
+    for (name, default) in [
+        ("max_instances", "64"),
+        ("max_memory_mib", "0"),
+        ("max_timeout_ms", "0"),
+    ] {
+        let v = std::fs::read_to_string(format!("/sys/module/kwasm/parameters/{name}"))
+            .map_err(|e| format!("{name}: {e}"))?;
+        expect(v.trim() == default, || format!("{name} reads {v:?}, want {default}"))?;
+    }
+    let hello = format!("{EXAMPLES}/hello.wasm");
+
+    // A run time cap ends an endless loop that asked for no timeout.
+    set_param("max_timeout_ms", "1000")?;
+    let timed = invoke("native", "loop.wat", &[], "spin", &[]);
+    set_param("max_timeout_ms", "0")?;
+    fails_with(&timed?, "max_timeout_ms")?;
+
+    // A memory cap below the program's initial memory (17 pages) stops it
+    // before it starts.
+    set_param("max_memory_mib", "1")?;
+    let small = kwasm("native", &[&hello]);
+    set_param("max_memory_mib", "0")?;
+    let small = small?;
+    expect(!small.status.success() && small.status.code() == Some(1), || {
+        format!("hello under a 1 MiB cap: {}", describe(&small))
+    })?;
+
+    // One instance at most: a second run is refused while the first runs.
+    set_param("max_instances", "1")?;
+    let mut first = Command::new("kwasm")
+        .args(["run", "--invoke", "spin", &format!("{WAT}/loop.wat")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string());
+    std::thread::sleep(Duration::from_secs(2));
+    let second = kwasm("native", &[&hello]);
+    if let Ok(child) = first.as_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    set_param("max_instances", "64")?;
+    first?;
+    fails_with(&second?, "as many programs as it allows")?;
+    // And the limit lifted, runs go again.
+    let again = kwasm("native", &[&hello])?;
+    expect(again.status.success(), || {
+        format!("after the limits: {}", describe(&again))
+    })
 }
 
 /// `rmmod` while a program runs is refused (the open device holds the

@@ -11,6 +11,11 @@ pub struct File {
 }
 
 extern "C" {
+    // kwasm_glue.c module parameters (written by the kernel's sysfs code).
+    pub static kwasm_param_max_instances: c_uint;
+    pub static kwasm_param_max_memory_mib: c_ulong;
+    pub static kwasm_param_max_timeout_ms: c_ulong;
+
     // Kernel exports.
     pub fn _printk(fmt: *const c_char, ...) -> c_int;
     pub fn kvfree(ptr: *const c_void);

@@ -21,6 +21,7 @@ pub mod cred;
 mod ffi;
 pub mod file;
 mod panic;
+pub mod params;
 pub mod sched;
 pub mod section;
 pub mod stack;

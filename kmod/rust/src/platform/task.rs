@@ -6,13 +6,13 @@
 //! same CPU, so this state must follow the task, not the CPU. Each running
 //! instance claims an entry keyed by its `task_struct` for the whole ioctl
 //! ([`TaskClaim`]); lookups probe a small open-addressed table without locks
-//! (a task only ever touches its own entry). The table size is also the
-//! module's limit on instances running at once.
+//! (a task only ever touches its own entry). The table size bounds the
+//! module's `max_instances` parameter.
 
 use super::ffi;
 use core::ffi::c_void;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Most instances running at once.
 pub const MAX_RUNNING: usize = 256;
@@ -40,6 +40,8 @@ impl Entry {
 }
 
 static TABLE: [Entry; MAX_RUNNING] = [const { Entry::new() }; MAX_RUNNING];
+/// Entries claimed now.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 fn current() -> *mut c_void {
     // SAFETY: reading `current` is valid in any process context.
@@ -69,10 +71,15 @@ pub struct TaskClaim {
 }
 
 impl TaskClaim {
-    /// Claims an entry for the current task; `None` if [`MAX_RUNNING`]
-    /// instances are running already. A task claims at most one entry: an
-    /// ioctl runs one instance.
-    pub fn claim() -> Option<TaskClaim> {
+    /// Claims an entry for the current task; `None` if `limit` instances
+    /// (at most [`MAX_RUNNING`]) are running already. A task claims at most
+    /// one entry: an ioctl runs one instance.
+    pub fn claim(limit: usize) -> Option<TaskClaim> {
+        let limit = limit.min(MAX_RUNNING);
+        if RUNNING.fetch_add(1, Ordering::AcqRel) >= limit {
+            RUNNING.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
         let task = current();
         for i in probe(task) {
             let e = &TABLE[i];
@@ -87,6 +94,7 @@ impl TaskClaim {
                 return Some(TaskClaim { entry: e });
             }
         }
+        RUNNING.fetch_sub(1, Ordering::AcqRel);
         None
     }
 }
@@ -97,6 +105,7 @@ impl Drop for TaskClaim {
             v.store(null_mut(), Ordering::Relaxed);
         }
         self.entry.task.store(null_mut(), Ordering::Release);
+        RUNNING.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

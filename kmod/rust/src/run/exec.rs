@@ -8,7 +8,7 @@
 //! scheduler run something else. Fuel, when asked for, is Wasmtime's own.
 
 use super::{wasi, Input, Report};
-use crate::platform::{clock, codemem::KernelCodeMemory, cpu, sched, section, ticker::Ticker};
+use crate::platform::{clock, codemem::KernelCodeMemory, cpu, params, sched, section, ticker::Ticker};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
@@ -40,7 +40,7 @@ impl fmt::Display for Stop {
         match self {
             Stop::Exit(code) => write!(f, "exited with code {code}"),
             Stop::Interrupted => f.write_str("interrupted by a signal"),
-            Stop::TimedOut => f.write_str("the time limit ran out"),
+            Stop::TimedOut => f.write_str("the time limit ran out (--timeout, or the module's max_timeout_ms)"),
         }
     }
 }
@@ -130,17 +130,19 @@ fn run_checked(req: &RunRequest, input: Input) -> Result<Report, Report> {
         }
     }
 
+    // The request's limits, tightened by the module's parameters.
     let mut limits = StoreLimitsBuilder::new();
-    if req.max_memory != 0 {
-        limits = limits.memory_size(usize::try_from(req.max_memory).unwrap_or(usize::MAX));
+    if let Some(max) = params::tighter(req.max_memory, params::max_memory()) {
+        limits = limits.memory_size(usize::try_from(max).unwrap_or(usize::MAX));
     }
+    let timeout_ns = params::tighter(req.timeout_ns, params::max_timeout_ns());
     let state = RunState {
         wasi: kwasm_wasi::Context {
             args: input.args,
             env: input.env,
         },
         limits: limits.build(),
-        deadline_ns: (req.timeout_ns != 0).then(|| clock::monotonic_ns().saturating_add(req.timeout_ns)),
+        deadline_ns: timeout_ns.map(|t| clock::monotonic_ns().saturating_add(t)),
     };
     let mut store = Store::new(&engine, state);
     store.limiter(|s| &mut s.limits);

@@ -4,6 +4,7 @@
 mod exec;
 mod wasi;
 
+use crate::platform::params;
 use crate::platform::stack::Stack;
 use crate::platform::task::TaskClaim;
 use crate::platform::user::UserPtr;
@@ -99,7 +100,7 @@ pub fn ioctl(arg: UserPtr) -> Result<(), Error> {
     let input = copy_in(&req)?;
     // Wasmtime's thread-local state (and the wasm section's) follows this
     // task for the whole run.
-    let _task = TaskClaim::claim().ok_or(Error::Busy)?;
+    let _task = TaskClaim::claim(params::max_instances()).ok_or(Error::Busy)?;
     let mut stack = Stack::new().ok_or(Error::OutOfMemory)?;
     let report = stack.run(|| exec::run(&req, input));
     drop(stack);
