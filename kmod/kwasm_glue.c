@@ -39,6 +39,7 @@ void __noreturn kwasm_bug(void);
 void *kwasm_vmalloc(unsigned long size);
 void kwasm_call_on_stack(void *stack_top, void *arg);
 void *kwasm_current(void);
+int kwasm_current_tgid(void);
 void kwasm_cond_resched(void);
 bool kwasm_signal_pending(void);
 u64 kwasm_clock_realtime_ns(void);
@@ -95,6 +96,11 @@ void kwasm_call_on_stack(void *stack_top, void *arg)
 void *kwasm_current(void)
 {
 	return current;
+}
+
+int kwasm_current_tgid(void)
+{
+	return task_tgid_nr(current);
 }
 
 void kwasm_cond_resched(void)

@@ -1,7 +1,7 @@
 //! ioctl command numbers, encoded exactly as Linux's `_IOC()` macros do
 //! (`include/uapi/asm-generic/ioctl.h`, which x86 uses unchanged).
 
-use crate::{RunRequest, VersionInfo};
+use crate::{ListRequest, RunRequest, VersionInfo};
 
 const NRBITS: u32 = 8;
 const TYPEBITS: u32 = 8;
@@ -59,6 +59,8 @@ pub mod nr {
     pub const VERSION: u8 = 0x00;
     /// [`super::RUN`]
     pub const RUN: u8 = 0x01;
+    /// [`super::LIST`]
+    pub const LIST: u8 = 0x02;
 }
 
 /// Handshake: `ioctl(fd, VERSION, &mut VersionInfo)`. Frozen forever.
@@ -67,6 +69,9 @@ pub const VERSION: u32 = iowr::<VersionInfo>(MAGIC, nr::VERSION);
 /// Run a program: `ioctl(fd, RUN, &mut RunRequest)`.
 pub const RUN: u32 = iowr::<RunRequest>(MAGIC, nr::RUN);
 
+/// List the running programs: `ioctl(fd, LIST, &mut ListRequest)`.
+pub const LIST: u32 = iowr::<ListRequest>(MAGIC, nr::LIST);
+
 /// The kwasm command a raw ioctl number names, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -74,6 +79,8 @@ pub enum Command {
     Version,
     /// [`RUN`]
     Run,
+    /// [`LIST`]
+    List,
 }
 
 impl Command {
@@ -86,6 +93,7 @@ impl Command {
         match (nr(cmd), dir(cmd)) {
             (nr::VERSION, d) if d == DIR_READ | DIR_WRITE => Some(Command::Version),
             (nr::RUN, d) if d == DIR_READ | DIR_WRITE => Some(Command::Run),
+            (nr::LIST, d) if d == DIR_READ | DIR_WRITE => Some(Command::List),
             _ => None,
         }
     }
@@ -113,6 +121,7 @@ mod tests {
         assert_eq!(size(VERSION), core::mem::size_of::<VersionInfo>());
         assert_eq!(Command::decode(VERSION), Some(Command::Version));
         assert_eq!(Command::decode(RUN), Some(Command::Run));
+        assert_eq!(Command::decode(LIST), Some(Command::List));
         assert_eq!(size(RUN), core::mem::size_of::<RunRequest>());
     }
 

@@ -18,10 +18,12 @@
 pub mod ioctl;
 
 pub mod error;
+pub mod list;
 mod request;
 pub mod run;
 
 pub use error::{errno, Error};
+pub use list::{InstanceInfo, ListRequest};
 pub use request::{RequestHeader, VersionInfo, MAX_REQUEST_SIZE, VERSION_INFO_FLAGS_NONE};
 pub use run::{Outcome, RunRequest, UserBuf, Value, ENGINE_NATIVE, ENGINE_PULLEY};
 

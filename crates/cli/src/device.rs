@@ -1,7 +1,9 @@
 //! `/dev/kwasm`: opening it and speaking the ABI, with errors that tell the
 //! user what to do.
 
-use kwasm_abi::{ioctl, Error as AbiError, RunRequest, VersionInfo, ABI_VERSION, DEVICE_PATH};
+use kwasm_abi::{
+    ioctl, Error as AbiError, InstanceInfo, ListRequest, RunRequest, UserBuf, VersionInfo, ABI_VERSION, DEVICE_PATH,
+};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -64,6 +66,53 @@ pub struct Device {
 }
 
 impl Device {
+    /// The error for a failed ioctl, with the module's words for it.
+    fn refused(&self, request: &'static str, error: io::Error) -> DeviceError {
+        match error.raw_os_error() {
+            Some(libc::EINTR) => DeviceError::Interrupted,
+            Some(errno) => match AbiError::from_errno(errno) {
+                // Only the handshake reports the module's ABI: ask it.
+                Some(AbiError::AbiMismatch) => match self.version() {
+                    Err(e @ DeviceError::AbiMismatch { .. }) => e,
+                    _ => DeviceError::Refused {
+                        request,
+                        error: AbiError::AbiMismatch,
+                    },
+                },
+                Some(AbiError::NotPermitted) => DeviceError::NotPermitted,
+                Some(error) => DeviceError::Refused { request, error },
+                None => DeviceError::Io { what: request, error },
+            },
+            None => DeviceError::Io { what: request, error },
+        }
+    }
+
+    /// The LIST ioctl: the programs running now.
+    pub fn list(&self) -> Result<Vec<InstanceInfo>, DeviceError> {
+        let mut room = 64;
+        loop {
+            let mut entries = vec![InstanceInfo::default(); room];
+            let buf = UserBuf {
+                ptr: entries.as_mut_ptr() as u64,
+                len: (room * std::mem::size_of::<InstanceInfo>()) as u64,
+            };
+            let mut req = ListRequest::new(buf);
+            // SAFETY: LIST takes a pointer to a ListRequest whose `entries`
+            // points to `room` writable InstanceInfo slots, all alive for
+            // the call.
+            let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), ioctl::LIST as _, &mut req as *mut ListRequest) };
+            if rc != 0 {
+                return Err(self.refused("the list request", io::Error::last_os_error()));
+            }
+            if req.running as usize <= room {
+                entries.truncate(req.written as usize);
+                return Ok(entries);
+            }
+            // More started meanwhile than we had room for: ask again.
+            room = req.running as usize * 2;
+        }
+    }
+
     pub fn open() -> Result<Device, DeviceError> {
         match OpenOptions::new().read(true).write(true).open(DEVICE_PATH) {
             Ok(file) => Ok(Device { file }),
@@ -134,33 +183,7 @@ impl Device {
         if rc == 0 {
             return Ok(());
         }
-        let error = io::Error::last_os_error();
-        Err(match error.raw_os_error() {
-            Some(libc::EINTR) => DeviceError::Interrupted,
-            Some(errno) => match AbiError::from_errno(errno) {
-                // RUN does not report the module's ABI: ask the handshake.
-                Some(AbiError::AbiMismatch) => match self.version() {
-                    Err(e @ DeviceError::AbiMismatch { .. }) => e,
-                    _ => DeviceError::Refused {
-                        request: "the run request",
-                        error: AbiError::AbiMismatch,
-                    },
-                },
-                Some(AbiError::NotPermitted) => DeviceError::NotPermitted,
-                Some(error) => DeviceError::Refused {
-                    request: "the run request",
-                    error,
-                },
-                None => DeviceError::Io {
-                    what: "run ioctl on /dev/kwasm",
-                    error,
-                },
-            },
-            None => DeviceError::Io {
-                what: "run ioctl on /dev/kwasm",
-                error,
-            },
-        })
+        Err(self.refused("the run request", io::Error::last_os_error()))
     }
 }
 

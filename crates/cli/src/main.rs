@@ -4,6 +4,7 @@ mod compile;
 mod device;
 mod invoke;
 mod outcome;
+mod ps;
 mod request;
 mod run;
 mod units;
@@ -25,6 +26,13 @@ enum Command {
     /// check that they speak the same ABI.
     Version,
     Run(run::RunArgs),
+    /// List the programs running in the kernel now.
+    Ps,
+    /// End the program a process runs in the kernel (SIGKILL to that pid).
+    Kill {
+        /// The pid `kwasm ps` shows.
+        pid: i32,
+    },
 }
 
 fn main() {
@@ -32,6 +40,8 @@ fn main() {
     let result = match cli.command {
         Command::Version => version().map(|()| 0).map_err(anyhow::Error::from),
         Command::Run(args) => run::run(args),
+        Command::Ps => ps::ps(),
+        Command::Kill { pid } => ps::kill(pid),
     };
     // The exit code is the program's, which may be any i32 (as wasmtime
     // passes proc_exit's code to exit(); the OS keeps the low 8 bits).

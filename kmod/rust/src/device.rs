@@ -22,6 +22,7 @@ pub fn ioctl(cmd: u32, arg: UserPtr) -> Result<(), Error> {
     match Command::decode(cmd).ok_or(Error::UnknownCommand)? {
         Command::Version => version(arg),
         Command::Run => crate::run::ioctl(arg),
+        Command::List => crate::list::ioctl(arg),
     }
 }
 

@@ -9,6 +9,7 @@
 extern crate alloc;
 
 mod device;
+mod list;
 mod platform;
 mod run;
 mod selftest;

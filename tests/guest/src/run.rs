@@ -43,6 +43,7 @@ pub const TESTS: &[Test] = &[
     ("run-concurrent", concurrent),
     ("run-unsupported-import", unsupported_import),
     ("run-bad-requests", bad_requests),
+    ("run-ps-kill", ps_kill),
     ("run-module-limits", module_limits),
     ("run-rmmod-while-running", rmmod_while_running),
     ("run-unload-module", unload_module),
@@ -111,6 +112,68 @@ fn load_module() -> Result<(), String> {
 fn unload_module() -> Result<(), String> {
     let out = Command::new("rmmod").arg("kwasm").output().map_err(|e| e.to_string())?;
     expect(out.status.success(), || format!("rmmod after runs: {}", describe(&out)))
+}
+
+/// `kwasm ps` lists a running program with its pid, engine, state and
+/// name; `kwasm kill PID` ends it; pids that run no program are refused.
+fn ps_kill() -> Result<(), String> {
+    let mut child = Command::new("kwasm")
+        .args([
+            "run",
+            "--engine",
+            "pulley",
+            "--invoke",
+            "spin",
+            &format!("{WAT}/loop.wat"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = child.id().to_string();
+    let listed = Command::new("kwasm").arg("ps").output().map_err(|e| e.to_string());
+    let killed = Command::new("kwasm")
+        .args(["kill", &pid])
+        .output()
+        .map_err(|e| e.to_string());
+    let sent = Instant::now();
+    let mut status = None;
+    while sent.elapsed() < Duration::from_secs(20) && status.is_none() {
+        status = child.try_wait().map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (listed, killed) = (listed?, killed?);
+    let table = text(&listed).0;
+    let row = table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(pid.as_str()));
+    expect(
+        row.is_some_and(|r| r.contains("pulley") && r.contains("running") && r.contains("loop.wat")),
+        || format!("no running row for pid {pid} in:\n{table}"),
+    )?;
+    expect(killed.status.success(), || {
+        format!("kwasm kill {pid}: {}", describe(&killed))
+    })?;
+    expect(status.is_some(), || "still running 20 s after kwasm kill".into())?;
+    let after = Command::new("kwasm").arg("ps").output().map_err(|e| e.to_string())?;
+    expect(
+        !text(&after)
+            .0
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(pid.as_str())),
+        || format!("pid {pid} still listed after it ended: {}", describe(&after)),
+    )?;
+    let init = Command::new("kwasm")
+        .args(["kill", "1"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    fails_with(&init, "no program is running in kwasm.ko as pid 1")
 }
 
 fn set_param(name: &str, value: &str) -> Result<(), String> {

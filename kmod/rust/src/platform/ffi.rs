@@ -37,6 +37,7 @@ extern "C" {
     pub fn kwasm_bug();
     pub fn kwasm_call_on_stack(stack_top: *mut c_void, arg: *mut c_void);
     pub fn kwasm_current() -> *mut c_void;
+    pub fn kwasm_current_tgid() -> c_int;
     pub fn kwasm_cond_resched();
     pub fn kwasm_signal_pending() -> bool;
     pub fn kwasm_clock_realtime_ns() -> u64;

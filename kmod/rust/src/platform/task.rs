@@ -12,7 +12,7 @@
 use super::ffi;
 use core::ffi::c_void;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// Most instances running at once.
 pub const MAX_RUNNING: usize = 256;
@@ -26,6 +26,70 @@ pub struct Entry {
     pub in_section: AtomicBool,
     /// MSR_IA32_S_CET as it was before the section turned IBT off.
     pub saved_cet: AtomicU64,
+    /// What `kwasm ps` shows about the run (see [`Status`]).
+    pub status: Status,
+}
+
+/// A running program as others see it. Written only by the task that owns
+/// the entry; `published` makes the fixed fields visible together.
+pub struct Status {
+    published: AtomicBool,
+    pub pid: AtomicI32,
+    pub engine: AtomicU32,
+    pub state: AtomicU32,
+    pub memory_bytes: AtomicU64,
+    pub memory_limit: AtomicU64,
+    pub cpu_ns: AtomicU64,
+    pub started_ns: AtomicU64,
+    name: [AtomicU8; NAME_LEN],
+}
+
+/// Bytes of the program name kept.
+pub const NAME_LEN: usize = 64;
+
+impl Status {
+    const fn new() -> Status {
+        Status {
+            published: AtomicBool::new(false),
+            pid: AtomicI32::new(0),
+            engine: AtomicU32::new(0),
+            state: AtomicU32::new(0),
+            memory_bytes: AtomicU64::new(0),
+            memory_limit: AtomicU64::new(0),
+            cpu_ns: AtomicU64::new(0),
+            started_ns: AtomicU64::new(0),
+            name: [const { AtomicU8::new(0) }; NAME_LEN],
+        }
+    }
+
+    /// Sets the name (cut to fit, NUL-padded) and makes the entry visible.
+    pub fn publish(&self, name: &[u8]) {
+        for (i, slot) in self.name.iter().enumerate() {
+            slot.store(
+                if i + 1 < NAME_LEN {
+                    name.get(i).copied().unwrap_or(0)
+                } else {
+                    0
+                },
+                Ordering::Relaxed,
+            );
+        }
+        self.published.store(true, Ordering::Release);
+    }
+
+    pub fn name(&self) -> [u8; NAME_LEN] {
+        core::array::from_fn(|i| self.name[i].load(Ordering::Relaxed))
+    }
+}
+
+/// Calls `f` for every published entry (a snapshot: programs may end or
+/// start meanwhile).
+pub fn for_each_published(mut f: impl FnMut(&Status)) {
+    for e in &TABLE {
+        if e.status.published.load(Ordering::Acquire) {
+            f(&e.status);
+        }
+    }
 }
 
 impl Entry {
@@ -35,6 +99,7 @@ impl Entry {
             values: [const { AtomicPtr::new(null_mut()) }; SLOTS],
             in_section: AtomicBool::new(false),
             saved_cet: AtomicU64::new(0),
+            status: Status::new(),
         }
     }
 }
@@ -91,6 +156,10 @@ impl TaskClaim {
                     v.store(null_mut(), Ordering::Relaxed);
                 }
                 e.in_section.store(false, Ordering::Relaxed);
+                // SAFETY: reads the current task's tgid.
+                e.status
+                    .pid
+                    .store(unsafe { ffi::kwasm_current_tgid() }, Ordering::Relaxed);
                 return Some(TaskClaim { entry: e });
             }
         }
@@ -99,8 +168,16 @@ impl TaskClaim {
     }
 }
 
+impl TaskClaim {
+    /// This run's status, for the run to fill in.
+    pub fn status(&self) -> &'static Status {
+        &self.entry.status
+    }
+}
+
 impl Drop for TaskClaim {
     fn drop(&mut self) {
+        self.entry.status.published.store(false, Ordering::Release);
         for v in &self.entry.values {
             v.store(null_mut(), Ordering::Relaxed);
         }

@@ -4,7 +4,7 @@ use super::ffi;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::mem::{size_of, MaybeUninit};
-use kwasm_abi::{Error, RequestHeader, RunRequest, Value, VersionInfo};
+use kwasm_abi::{Error, InstanceInfo, ListRequest, RequestHeader, RunRequest, Value, VersionInfo};
 
 /// Types that may be copied from and to user space byte for byte: every bit
 /// pattern is a valid value and there is no padding a copy could leak.
@@ -25,6 +25,12 @@ unsafe impl Plain for VersionInfo {}
 unsafe impl Plain for RunRequest {}
 // SAFETY: #[repr(C)] u32, u32, u64: no padding (pinned by the ABI tests).
 unsafe impl Plain for Value {}
+// SAFETY: #[repr(C)], integer fields and a u8 array, no padding (112 bytes,
+// pinned by the ABI tests).
+unsafe impl Plain for InstanceInfo {}
+// SAFETY: #[repr(C)], header, UserBuf and two u32s, no padding (32 bytes,
+// pinned by the ABI tests).
+unsafe impl Plain for ListRequest {}
 
 /// An address in the calling process's memory, as an ioctl argument gives it.
 /// Only meaningful in that process's context.

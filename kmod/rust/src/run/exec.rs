@@ -8,18 +8,21 @@
 //! scheduler run something else. Fuel, when asked for, is Wasmtime's own.
 
 use super::{wasi, Input, Report};
+use crate::platform::task::Status;
 use crate::platform::{clock, codemem::KernelCodeMemory, cpu, params, sched, section, ticker::Ticker};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::Ordering;
+use kwasm_abi::list::{STATE_ENDING, STATE_RUNNING};
 use kwasm_abi::run::{RUN_FLAG_FUEL, VALUE_F32, VALUE_F64, VALUE_I32, VALUE_I64};
 use kwasm_abi::{Outcome, RunRequest, Value};
 use kwasm_engine::{CpuFeatures, EngineKind, Settings};
 use wasmtime::{
-    CallHook, Config, Engine, Error, Func, Module, Result, Store, StoreLimits, StoreLimitsBuilder, Trap,
-    UpdateDeadline, Val, ValType,
+    CallHook, Config, Engine, Error, Func, Module, ResourceLimiter, Result, Store, StoreLimits, StoreLimitsBuilder,
+    Trap, UpdateDeadline, Val, ValType,
 };
 
 /// Most stack wasm frames may use (Pulley keeps them on a heap stack of
@@ -50,15 +53,39 @@ impl core::error::Error for Stop {}
 /// The store's data: what host functions and yield points need.
 pub struct RunState {
     pub wasi: kwasm_wasi::Context,
-    limits: StoreLimits,
+    limits: Limits,
+    /// What `kwasm ps` shows.
+    status: &'static Status,
     /// Monotonic time at which the run times out.
     deadline_ns: Option<u64>,
 }
 
-pub fn run(req: &RunRequest, input: Input) -> Report {
-    match run_checked(req, input) {
-        Ok(report) | Err(report) => report,
+/// Wasmtime's limits, reporting the memory granted to `kwasm ps`.
+struct Limits {
+    inner: StoreLimits,
+    status: &'static Status,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Result<bool> {
+        let granted = self.inner.memory_growing(current, desired, maximum)?;
+        if granted && maximum.is_none_or(|m| desired <= m) {
+            self.status.memory_bytes.store(desired as u64, Ordering::Relaxed);
+        }
+        Ok(granted)
     }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+}
+
+pub fn run(req: &RunRequest, input: Input, status: &'static Status) -> Report {
+    let report = match run_checked(req, input, status) {
+        Ok(report) | Err(report) => report,
+    };
+    status.state.store(STATE_ENDING, Ordering::Relaxed);
+    report
 }
 
 fn load_failed(message: impl Into<String>) -> Report {
@@ -114,7 +141,7 @@ fn config(settings: &Settings) -> Result<Config> {
     Ok(config)
 }
 
-fn run_checked(req: &RunRequest, input: Input) -> Result<Report, Report> {
+fn run_checked(req: &RunRequest, input: Input, status: &'static Status) -> Result<Report, Report> {
     let settings = settings(req)?;
     let config = config(&settings).map_err(|e| load_failed(format!("{e:?}")))?;
     let engine = Engine::new(&config).map_err(|e| load_failed(format!("cannot build the engine: {e:?}")))?;
@@ -141,7 +168,11 @@ fn run_checked(req: &RunRequest, input: Input) -> Result<Report, Report> {
             args: input.args,
             env: input.env,
         },
-        limits: limits.build(),
+        limits: Limits {
+            inner: limits.build(),
+            status,
+        },
+        status,
         deadline_ns: timeout_ns.map(|t| clock::monotonic_ns().saturating_add(t)),
     };
     let mut store = Store::new(&engine, state);
@@ -164,6 +195,7 @@ fn run_checked(req: &RunRequest, input: Input) -> Result<Report, Report> {
     let _ticker = Ticker::start(&engine).ok_or_else(|| load_failed("out of memory starting the epoch timer"))?;
 
     let linker = wasi::linker(&engine).map_err(|e| instantiate_failed(format!("{e:?}")))?;
+    status.state.store(STATE_RUNNING, Ordering::Relaxed);
     let instance = linker.instantiate(&mut store, &module);
     // Whatever way wasm was left (a trap unwinds past the hooks), the
     // section ends here.
@@ -203,6 +235,7 @@ fn yield_point(state: &RunState) -> Result<UpdateDeadline> {
     if state.deadline_ns.is_some_and(|d| clock::monotonic_ns() >= d) {
         return Err(Error::new(Stop::TimedOut));
     }
+    state.status.cpu_ns.store(clock::task_cputime_ns(), Ordering::Relaxed);
     sched::cond_resched();
     Ok(UpdateDeadline::Continue(1))
 }

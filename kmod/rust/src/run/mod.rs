@@ -4,13 +4,15 @@
 mod exec;
 mod wasi;
 
-use crate::platform::params;
 use crate::platform::stack::Stack;
 use crate::platform::task::TaskClaim;
 use crate::platform::user::UserPtr;
+use crate::platform::{clock, params};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::mem::size_of;
+use core::sync::atomic::Ordering;
+use kwasm_abi::list::STATE_LOADING;
 use kwasm_abi::run::{MAX_MESSAGE_LEN, VALUE_SIZE};
 use kwasm_abi::{Error, Outcome, RunRequest, UserBuf, Value};
 use kwasm_wasi::StringList;
@@ -100,9 +102,20 @@ pub fn ioctl(arg: UserPtr) -> Result<(), Error> {
     let input = copy_in(&req)?;
     // Wasmtime's thread-local state (and the wasm section's) follows this
     // task for the whole run.
-    let _task = TaskClaim::claim(params::max_instances()).ok_or(Error::Busy)?;
+    let task = TaskClaim::claim(params::max_instances()).ok_or(Error::Busy)?;
+    let status = task.status();
+    status.engine.store(req.engine, Ordering::Relaxed);
+    status.state.store(STATE_LOADING, Ordering::Relaxed);
+    status.memory_bytes.store(0, Ordering::Relaxed);
+    status.memory_limit.store(
+        params::tighter(req.max_memory, params::max_memory()).unwrap_or(0),
+        Ordering::Relaxed,
+    );
+    status.cpu_ns.store(clock::task_cputime_ns(), Ordering::Relaxed);
+    status.started_ns.store(clock::monotonic_ns(), Ordering::Relaxed);
+    status.publish(input.args.get(0).unwrap_or(b"?"));
     let mut stack = Stack::new().ok_or(Error::OutOfMemory)?;
-    let report = stack.run(|| exec::run(&req, input));
+    let report = stack.run(|| exec::run(&req, input, status));
     drop(stack);
     copy_out(arg, req, &report)
 }
