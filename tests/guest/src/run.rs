@@ -7,7 +7,7 @@ use crate::raw::RawDevice;
 use crate::Test;
 use kwasm_abi::errno::{EBADMSG, EFAULT, EOPNOTSUPP};
 use kwasm_abi::{ioctl, Outcome, RunRequest, UserBuf, ENGINE_NATIVE, ENGINE_PULLEY};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const MODULE: &str = "/lib/modules/kwasm.ko";
@@ -114,24 +114,31 @@ fn unload_module() -> Result<(), String> {
     expect(out.status.success(), || format!("rmmod after runs: {}", describe(&out)))
 }
 
-/// `kwasm ps` lists a running program with its pid, engine, state and
-/// name; `kwasm kill PID` ends it; pids that run no program are refused.
-fn ps_kill() -> Result<(), String> {
-    let mut child = Command::new("kwasm")
+/// Starts `kwasm run --engine E --invoke EXPORT loop.wat` in the background
+/// (an endless loop) and gives it time to compile and enter the kernel.
+fn spawn_loop(engine: &str, export: &str) -> Result<Child, String> {
+    let child = Command::new("kwasm")
         .args([
             "run",
             "--engine",
-            "pulley",
+            engine,
             "--invoke",
-            "spin",
+            export,
             &format!("{WAT}/loop.wat"),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot run kwasm: {e}"))?;
     std::thread::sleep(Duration::from_secs(2));
+    Ok(child)
+}
+
+/// `kwasm ps` lists a running program with its pid, engine, state and
+/// name; `kwasm kill PID` ends it; pids that run no program are refused.
+fn ps_kill() -> Result<(), String> {
+    let mut child = spawn_loop("pulley", "spin")?;
     let pid = child.id().to_string();
     let listed = Command::new("kwasm").arg("ps").output().map_err(|e| e.to_string());
     let killed = Command::new("kwasm")
@@ -211,14 +218,7 @@ fn module_limits() -> Result<(), String> {
 
     // One instance at most: a second run is refused while the first runs.
     set_param("max_instances", "1")?;
-    let mut first = Command::new("kwasm")
-        .args(["run", "--invoke", "spin", &format!("{WAT}/loop.wat")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string());
-    std::thread::sleep(Duration::from_secs(2));
+    let mut first = spawn_loop("native", "spin");
     let second = kwasm("native", &[&hello]);
     if let Ok(child) = first.as_mut() {
         let _ = child.kill();
@@ -238,14 +238,7 @@ fn module_limits() -> Result<(), String> {
 /// module), the program is unaffected, and once it ends the module unloads
 /// (the next test).
 fn rmmod_while_running() -> Result<(), String> {
-    let mut child = Command::new("kwasm")
-        .args(["run", "--invoke", "spin", &format!("{WAT}/loop.wat")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_secs(2));
+    let mut child = spawn_loop("native", "spin")?;
     let rmmod = Command::new("rmmod").arg("kwasm").output().map_err(|e| e.to_string());
     let still_running = child.try_wait().map_err(|e| e.to_string())?.is_none();
     let _ = child.kill();
@@ -440,22 +433,7 @@ fn fuel(engine: &str) -> Result<(), String> {
 /// An endless loop ends promptly on a signal: the run yields at every
 /// epoch tick and checks for pending signals.
 fn signal(engine: &str, sig: i32, export: &str) -> Result<(), String> {
-    let mut child = Command::new("kwasm")
-        .args([
-            "run",
-            "--engine",
-            engine,
-            "--invoke",
-            export,
-            &format!("{WAT}/loop.wat"),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    // Let it compile and enter the kernel.
-    std::thread::sleep(Duration::from_secs(2));
+    let mut child = spawn_loop(engine, export)?;
     expect(child.try_wait().map_err(|e| e.to_string())?.is_none(), || {
         "the endless loop ended by itself".into()
     })?;
