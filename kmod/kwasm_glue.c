@@ -26,8 +26,9 @@
 /* Implemented in Rust (rust/src/lib.rs). */
 int kwasm_rust_init(bool selftest);
 void kwasm_rust_exit(void);
-int kwasm_rust_open(void);
-long kwasm_rust_ioctl(unsigned int cmd, unsigned long arg);
+int kwasm_rust_open(void **private_data);
+long kwasm_rust_ioctl(void **private_data, unsigned int cmd, unsigned long arg);
+void kwasm_rust_release(void *private_data);
 void kwasm_rust_stack_entry(void *arg);
 void kwasm_rust_tick(void *data);
 
@@ -256,19 +257,27 @@ unsigned long kwasm_param_max_timeout_ms;
 module_param_named(max_timeout_ms, kwasm_param_max_timeout_ms, ulong, 0644);
 MODULE_PARM_DESC(max_timeout_ms, "Cap on a program's run time in ms, whatever --timeout asks for (0: no cap)");
 
+/* private_data belongs to the Rust side (a session, once it is one). */
 static int kwasm_open(struct inode *inode, struct file *file)
 {
-	return kwasm_rust_open();
+	return kwasm_rust_open(&file->private_data);
 }
 
 static long kwasm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
-	return kwasm_rust_ioctl(cmd, arg);
+	return kwasm_rust_ioctl(&file->private_data, cmd, arg);
+}
+
+static int kwasm_release(struct inode *inode, struct file *file)
+{
+	kwasm_rust_release(file->private_data);
+	return 0;
 }
 
 static const struct file_operations kwasm_fops = {
 	.owner = THIS_MODULE,
 	.open = kwasm_open,
+	.release = kwasm_release,
 	.unlocked_ioctl = kwasm_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,

@@ -5,14 +5,17 @@ use core::fmt;
 /// Linux errno values used on the wire (x86-64 / asm-generic numbering).
 pub mod errno {
     pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
     pub const E2BIG: i32 = 7;
     pub const ENOMEM: i32 = 12;
     pub const EBUSY: i32 = 16;
     pub const EFAULT: i32 = 14;
+    pub const EEXIST: i32 = 17;
     pub const EINVAL: i32 = 22;
     pub const ENOTTY: i32 = 25;
     pub const EPROTO: i32 = 71;
     pub const EBADMSG: i32 = 74;
+    pub const EBADFD: i32 = 77;
     pub const EOPNOTSUPP: i32 = 95;
 }
 
@@ -42,8 +45,15 @@ pub enum Error {
     UnknownCommand,
     /// The kernel could not allocate memory for the request.
     OutOfMemory,
-    /// The module already runs as many instances as it allows.
+    /// The module already runs as many instances as it allows, or another
+    /// thread is using the same session.
     Busy,
+    /// The open file is already a session.
+    SessionExists,
+    /// The request needs a session and the open file is not one.
+    NoSession,
+    /// No instance of the session has this handle.
+    NoSuchInstance,
 }
 
 impl Error {
@@ -60,6 +70,9 @@ impl Error {
             Error::UnknownCommand => errno::ENOTTY,
             Error::OutOfMemory => errno::ENOMEM,
             Error::Busy => errno::EBUSY,
+            Error::SessionExists => errno::EEXIST,
+            Error::NoSession => errno::EBADFD,
+            Error::NoSuchInstance => errno::ENOENT,
         }
     }
 
@@ -76,6 +89,9 @@ impl Error {
             errno::ENOTTY => Error::UnknownCommand,
             errno::ENOMEM => Error::OutOfMemory,
             errno::EBUSY => Error::Busy,
+            errno::EEXIST => Error::SessionExists,
+            errno::EBADFD => Error::NoSession,
+            errno::ENOENT => Error::NoSuchInstance,
             _ => return None,
         })
     }
@@ -95,7 +111,12 @@ impl fmt::Display for Error {
             Error::BadAddress => "request points at memory the kernel cannot access",
             Error::UnknownCommand => "not a command kwasm.ko knows (is /dev/kwasm really kwasm?)",
             Error::OutOfMemory => "the kernel is out of memory",
-            Error::Busy => "kwasm.ko is running as many programs as it allows; try again when one ends",
+            Error::Busy => {
+                "kwasm.ko is running as many programs as it allows (or this session is in use by another thread); try again when one ends"
+            }
+            Error::SessionExists => "this open /dev/kwasm is already a session",
+            Error::NoSession => "this open /dev/kwasm is not a session (SESSION first)",
+            Error::NoSuchInstance => "no instance of this session has that handle",
         })
     }
 }
@@ -104,8 +125,11 @@ impl fmt::Display for Error {
 mod tests {
     use super::*;
 
-    const ALL: [Error; 10] = [
+    const ALL: [Error; 13] = [
         Error::Busy,
+        Error::SessionExists,
+        Error::NoSession,
+        Error::NoSuchInstance,
         Error::Malformed,
         Error::NotPermitted,
         Error::Truncated,

@@ -1,6 +1,7 @@
 //! ioctl command numbers, encoded exactly as Linux's `_IOC()` macros do
 //! (`include/uapi/asm-generic/ioctl.h`, which x86 uses unchanged).
 
+use crate::session::{InstanceRequest, InstantiateRequest, SessionRequest};
 use crate::{ListRequest, RunRequest, VersionInfo};
 
 const NRBITS: u32 = 8;
@@ -61,6 +62,18 @@ pub mod nr {
     pub const RUN: u8 = 0x01;
     /// [`super::LIST`]
     pub const LIST: u8 = 0x02;
+    /// [`super::SESSION`]
+    pub const SESSION: u8 = 0x03;
+    /// [`super::INSTANTIATE`]
+    pub const INSTANTIATE: u8 = 0x04;
+    /// [`super::CALL`]
+    pub const CALL: u8 = 0x05;
+    /// [`super::GET`]
+    pub const GET: u8 = 0x06;
+    /// [`super::REGISTER`]
+    pub const REGISTER: u8 = 0x07;
+    /// [`super::DESTROY`]
+    pub const DESTROY: u8 = 0x08;
 }
 
 /// Handshake: `ioctl(fd, VERSION, &mut VersionInfo)`. Frozen forever.
@@ -72,6 +85,26 @@ pub const RUN: u32 = iowr::<RunRequest>(MAGIC, nr::RUN);
 /// List the running programs: `ioctl(fd, LIST, &mut ListRequest)`.
 pub const LIST: u32 = iowr::<ListRequest>(MAGIC, nr::LIST);
 
+/// Make this open file a session: `ioctl(fd, SESSION, &mut SessionRequest)`.
+pub const SESSION: u32 = iowr::<SessionRequest>(MAGIC, nr::SESSION);
+
+/// Instantiate an image in the session:
+/// `ioctl(fd, INSTANTIATE, &mut InstantiateRequest)`.
+pub const INSTANTIATE: u32 = iowr::<InstantiateRequest>(MAGIC, nr::INSTANTIATE);
+
+/// Call an instance's export: `ioctl(fd, CALL, &mut InstanceRequest)`.
+pub const CALL: u32 = iowr::<InstanceRequest>(MAGIC, nr::CALL);
+
+/// Read an instance's global export: `ioctl(fd, GET, &mut InstanceRequest)`.
+pub const GET: u32 = iowr::<InstanceRequest>(MAGIC, nr::GET);
+
+/// Register an instance's exports under a module name:
+/// `ioctl(fd, REGISTER, &mut InstanceRequest)`.
+pub const REGISTER: u32 = iowr::<InstanceRequest>(MAGIC, nr::REGISTER);
+
+/// Retire an instance handle: `ioctl(fd, DESTROY, &mut InstanceRequest)`.
+pub const DESTROY: u32 = iowr::<InstanceRequest>(MAGIC, nr::DESTROY);
+
 /// The kwasm command a raw ioctl number names, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -81,6 +114,18 @@ pub enum Command {
     Run,
     /// [`LIST`]
     List,
+    /// [`SESSION`]
+    Session,
+    /// [`INSTANTIATE`]
+    Instantiate,
+    /// [`CALL`]
+    Call,
+    /// [`GET`]
+    Get,
+    /// [`REGISTER`]
+    Register,
+    /// [`DESTROY`]
+    Destroy,
 }
 
 impl Command {
@@ -90,12 +135,21 @@ impl Command {
         if ty(cmd) != MAGIC {
             return None;
         }
-        match (nr(cmd), dir(cmd)) {
-            (nr::VERSION, d) if d == DIR_READ | DIR_WRITE => Some(Command::Version),
-            (nr::RUN, d) if d == DIR_READ | DIR_WRITE => Some(Command::Run),
-            (nr::LIST, d) if d == DIR_READ | DIR_WRITE => Some(Command::List),
-            _ => None,
+        if dir(cmd) != DIR_READ | DIR_WRITE {
+            return None;
         }
+        Some(match nr(cmd) {
+            nr::VERSION => Command::Version,
+            nr::RUN => Command::Run,
+            nr::LIST => Command::List,
+            nr::SESSION => Command::Session,
+            nr::INSTANTIATE => Command::Instantiate,
+            nr::CALL => Command::Call,
+            nr::GET => Command::Get,
+            nr::REGISTER => Command::Register,
+            nr::DESTROY => Command::Destroy,
+            _ => return None,
+        })
     }
 }
 
@@ -122,6 +176,19 @@ mod tests {
         assert_eq!(Command::decode(VERSION), Some(Command::Version));
         assert_eq!(Command::decode(RUN), Some(Command::Run));
         assert_eq!(Command::decode(LIST), Some(Command::List));
+        let all = [SESSION, INSTANTIATE, CALL, GET, REGISTER, DESTROY];
+        let commands = all.map(Command::decode);
+        assert_eq!(
+            commands,
+            [
+                Some(Command::Session),
+                Some(Command::Instantiate),
+                Some(Command::Call),
+                Some(Command::Get),
+                Some(Command::Register),
+                Some(Command::Destroy)
+            ]
+        );
         assert_eq!(size(RUN), core::mem::size_of::<RunRequest>());
     }
 

@@ -21,15 +21,17 @@ pub mod error;
 pub mod list;
 mod request;
 pub mod run;
+pub mod session;
 
 pub use error::{errno, Error};
 pub use list::{InstanceInfo, ListRequest};
 pub use request::{RequestHeader, VersionInfo, MAX_REQUEST_SIZE, VERSION_INFO_FLAGS_NONE};
-pub use run::{Outcome, RunRequest, UserBuf, Value, ENGINE_NATIVE, ENGINE_PULLEY};
+pub use run::{EngineSpec, Limits, Outcome, Reply, RunRequest, UserBuf, Value, WasiArgs, ENGINE_NATIVE, ENGINE_PULLEY};
+pub use session::{InstanceRequest, InstantiateRequest, SessionRequest};
 
 /// Version of this contract. Bump it whenever a request layout or its meaning
 /// changes; the module refuses callers of any other version.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Device node the module registers (a misc device, mode 0600).
 pub const DEVICE_PATH: &str = "/dev/kwasm";

@@ -168,22 +168,35 @@ impl Device {
     }
 
     /// The RUN ioctl: runs the program and blocks until it ends. `Ok` means
-    /// the module accepted the request; `req.outcome` says how the run went.
+    /// the module accepted the request; `req.reply` says how the run went.
     ///
     /// # Safety
     ///
     /// Every [`kwasm_abi::UserBuf`] in `req` must point to memory valid for
     /// its `len` for the whole call: readable for the inputs, writable for
-    /// `results` and `message` (the kernel writes there).
+    /// the message (the kernel writes there).
     pub unsafe fn run(&self, req: &mut RunRequest) -> Result<(), DeviceError> {
-        // SAFETY: RUN takes a pointer to a RunRequest, whose size the header
-        // states; `req` is valid for reads and writes for the call, and the
-        // buffers it points to are valid by this function's contract.
-        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), ioctl::RUN as _, req as *mut RunRequest) };
+        // SAFETY: RUN takes a RunRequest; the buffers are valid by this
+        // function's contract.
+        unsafe { self.request(ioctl::RUN, "the run request", req) }
+    }
+
+    /// Sends one request struct `T` with ioctl `cmd` (see [`kwasm_abi::ioctl`]).
+    ///
+    /// # Safety
+    ///
+    /// `T` must be the request type `cmd` takes, and every
+    /// [`kwasm_abi::UserBuf`] in `req` must point to memory valid for its
+    /// `len` for the whole call: readable for inputs, writable for outputs.
+    pub unsafe fn request<T>(&self, cmd: u32, what: &'static str, req: &mut T) -> Result<(), DeviceError> {
+        // SAFETY: `req` is valid for reads and writes of size_of::<T>(),
+        // the size its header states; its buffers are valid by this
+        // function's contract.
+        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), cmd as _, req as *mut T) };
         if rc == 0 {
             return Ok(());
         }
-        Err(self.refused("the run request", io::Error::last_os_error()))
+        Err(self.refused(what, io::Error::last_os_error()))
     }
 }
 

@@ -135,8 +135,8 @@ fn parse_value(ty: ValType, s: &str) -> Result<Value> {
     };
     Ok(Value {
         kind: value_kind(ty).unwrap(),
-        reserved: 0,
         bits,
+        ..Value::default()
     })
 }
 
@@ -205,32 +205,32 @@ mod tests {
             v[0],
             Value {
                 kind: VALUE_I32,
-                reserved: 0,
-                bits: (-7i32) as u32 as u64
+                bits: (-7i32) as u32 as u64,
+                ..Value::default()
             }
         );
         assert_eq!(
             v[1],
             Value {
                 kind: VALUE_I64,
-                reserved: 0,
-                bits: 16
+                bits: 16,
+                ..Value::default()
             }
         );
         assert_eq!(
             v[2],
             Value {
                 kind: VALUE_F32,
-                reserved: 0,
-                bits: 1.5f32.to_bits() as u64
+                bits: 1.5f32.to_bits() as u64,
+                ..Value::default()
             }
         );
         assert_eq!(
             v[3],
             Value {
                 kind: VALUE_F64,
-                reserved: 0,
-                bits: f64::NEG_INFINITY.to_bits()
+                bits: f64::NEG_INFINITY.to_bits(),
+                ..Value::default()
             }
         );
         let v = parse_args(
@@ -284,8 +284,8 @@ mod tests {
     fn results_print_like_wasmtime() {
         let v = |kind, bits| Value {
             kind,
-            reserved: 0,
             bits,
+            ..Value::default()
         };
         assert_eq!(format_value(&v(VALUE_I32, 0xffff_ffff)).unwrap(), "-1");
         assert_eq!(format_value(&v(VALUE_I64, u64::MAX)).unwrap(), "-1");

@@ -7,6 +7,7 @@ mod outcome;
 mod ps;
 mod request;
 mod run;
+mod session;
 mod units;
 
 use clap::{Parser, Subcommand};

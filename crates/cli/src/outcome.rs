@@ -151,6 +151,10 @@ pub fn report(reply: &Reply, ctx: &RunContext) -> Report {
                 ),
             ),
         ),
+        Outcome::BadCall => err(
+            EXIT_FAILURE,
+            failure(ctx, &message_or(reply, "kwasm.ko refused the call")),
+        ),
         Outcome::NotRun => err(
             EXIT_FAILURE,
             "kwasm: kwasm.ko accepted the request but did not run it (outcome not set): this is a kwasm.ko bug"
@@ -202,13 +206,13 @@ mod tests {
         r.results = vec![
             Value {
                 kind: VALUE_I32,
-                reserved: 0,
                 bits: 0xffff_fffe,
+                ..Value::default()
             },
             Value {
                 kind: VALUE_F64,
-                reserved: 0,
                 bits: 2.5f64.to_bits(),
+                ..Value::default()
             },
         ];
         let rep = report(&r, &CTX);

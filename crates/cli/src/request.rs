@@ -1,11 +1,11 @@
-//! Building a RUN request: the buffers it points into, owned together so
-//! the pointers stay valid for the ioctl, and the reply read back out.
+//! Building requests: the engine, arguments and limits every request that
+//! runs wasm carries, the RUN request with the buffers it points into
+//! (owned together so the pointers stay valid for the ioctl), and the reply
+//! read back out.
 
 use anyhow::{bail, Result};
-use kwasm_abi::run::{
-    MAX_IMAGE_LEN, MAX_INVOKE_LEN, MAX_MESSAGE_LEN, MAX_STRINGS_COUNT, MAX_STRINGS_LEN, MAX_VALUES, RUN_FLAG_FUEL,
-};
-use kwasm_abi::{Outcome, RunRequest, UserBuf, Value};
+use kwasm_abi::run::{ENGINE_FLAG_FUEL, MAX_IMAGE_LEN, MAX_MESSAGE_LEN, MAX_STRINGS_COUNT, MAX_STRINGS_LEN};
+use kwasm_abi::{EngineSpec, Outcome, RunRequest, UserBuf, Value, WasiArgs};
 use kwasm_engine::Settings;
 
 use crate::device::{Device, DeviceError};
@@ -49,7 +49,7 @@ impl StringList {
     }
 }
 
-/// Limits of one run.
+/// Limits of one run, as the command line gives them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub fuel: Option<u64>,
@@ -57,19 +57,83 @@ pub struct Limits {
     pub max_memory: u64,
 }
 
+impl Limits {
+    fn abi(&self) -> kwasm_abi::Limits {
+        kwasm_abi::Limits {
+            fuel: self.fuel.unwrap_or(0),
+            timeout_ns: self.timeout_ns,
+            max_memory: self.max_memory,
+        }
+    }
+}
+
+/// The engine an image was compiled for, as the module checks it.
+pub fn engine_spec(settings: &Settings, limits: &Limits) -> Result<EngineSpec> {
+    if settings.fuel != limits.fuel.is_some() {
+        bail!("internal error: the image's fuel metering and --fuel disagree");
+    }
+    Ok(EngineSpec {
+        engine: settings.kind.abi(),
+        flags: if settings.fuel { ENGINE_FLAG_FUEL } else { 0 },
+        fingerprint: settings.fingerprint(),
+        cpu_features: settings.cpu.bits(),
+    })
+}
+
+/// A buffer of the ABI over `v` (null and empty for an empty slice).
+pub fn buf<T>(v: &[T]) -> UserBuf {
+    if v.is_empty() {
+        UserBuf::NONE
+    } else {
+        UserBuf {
+            ptr: v.as_ptr() as u64,
+            len: std::mem::size_of_val(v) as u64,
+        }
+    }
+}
+
+/// A buffer of the ABI the module writes into.
+pub fn buf_mut<T>(v: &mut [T]) -> UserBuf {
+    UserBuf {
+        ptr: v.as_mut_ptr() as u64,
+        len: std::mem::size_of_val(v) as u64,
+    }
+}
+
+/// Refuses an image the module would refuse for its size, with a message.
+pub fn check_image_size(image: &[u8]) -> Result<()> {
+    if image.len() as u64 > MAX_IMAGE_LEN {
+        bail!(
+            "the compiled module is {} MiB; kwasm.ko accepts at most {} MiB",
+            image.len() >> 20,
+            MAX_IMAGE_LEN >> 20
+        );
+    }
+    Ok(())
+}
+
+/// The program's arguments and environment, pointing into `args`/`env`.
+pub fn wasi_args(args: &StringList, env: &StringList) -> WasiArgs {
+    WasiArgs {
+        args: buf(&args.bytes),
+        env: buf(&env.bytes),
+        args_count: args.count,
+        env_count: env.count,
+    }
+}
+
+/// Room for the module's message.
+pub fn message_room() -> Vec<u8> {
+    vec![0; MESSAGE_CAPACITY]
+}
+
 /// Everything one RUN ioctl reads and writes.
 pub struct Run {
-    engine: u32,
-    flags: u32,
-    fingerprint: u64,
-    cpu_features: u64,
+    engine: EngineSpec,
     limits: Limits,
     image: Vec<u8>,
     args: StringList,
     env: StringList,
-    invoke: String,
-    params: Vec<Value>,
-    results: Vec<Value>,
     message: Vec<u8>,
 }
 
@@ -87,88 +151,42 @@ impl Reply {
     pub fn outcome(&self) -> Option<Outcome> {
         Outcome::from_u32(self.outcome)
     }
+
+    /// Reads the module's answer out of `reply` and the message buffer,
+    /// never trusting its length beyond the buffer's size.
+    pub fn read(reply: &kwasm_abi::Reply, message: &[u8], results: Vec<Value>) -> Reply {
+        let m = (reply.message_len as usize).min(message.len());
+        Reply {
+            outcome: reply.outcome,
+            exit_code: reply.exit_code,
+            results,
+            message: String::from_utf8_lossy(&message[..m]).into_owned(),
+        }
+    }
 }
 
 impl Run {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        settings: &Settings,
-        image: Vec<u8>,
-        args: StringList,
-        env: StringList,
-        invoke: Option<String>,
-        params: Vec<Value>,
-        limits: Limits,
-    ) -> Result<Run> {
-        if settings.fuel != limits.fuel.is_some() {
-            bail!("internal error: the image's fuel metering and --fuel disagree");
-        }
-        if image.len() as u64 > MAX_IMAGE_LEN {
-            bail!(
-                "the compiled module is {} MiB; kwasm.ko accepts at most {} MiB",
-                image.len() >> 20,
-                MAX_IMAGE_LEN >> 20
-            );
-        }
-        let invoke = invoke.unwrap_or_default();
-        if invoke.len() as u64 > MAX_INVOKE_LEN {
-            bail!(
-                "--invoke name is {} bytes long; kwasm.ko accepts at most {MAX_INVOKE_LEN}",
-                invoke.len()
-            );
-        }
-        if params.len() as u64 > MAX_VALUES {
-            bail!(
-                "{} arguments for --invoke; kwasm.ko accepts at most {MAX_VALUES}",
-                params.len()
-            );
-        }
+    pub fn new(settings: &Settings, image: Vec<u8>, args: StringList, env: StringList, limits: Limits) -> Result<Run> {
+        check_image_size(&image)?;
         Ok(Run {
-            engine: settings.kind.abi(),
-            flags: if limits.fuel.is_some() { RUN_FLAG_FUEL } else { 0 },
-            fingerprint: settings.fingerprint(),
-            cpu_features: settings.cpu.bits(),
+            engine: engine_spec(settings, &limits)?,
             limits,
             image,
             args,
             env,
-            invoke,
-            params,
-            results: vec![Value::default(); MAX_VALUES as usize],
-            message: vec![0; MESSAGE_CAPACITY],
+            message: message_room(),
         })
     }
 
     /// The request, pointing into `self`'s buffers. Valid while `self` is
     /// neither moved nor changed.
     pub fn request(&mut self) -> RunRequest {
-        fn buf<T>(v: &[T]) -> UserBuf {
-            if v.is_empty() {
-                UserBuf::default()
-            } else {
-                UserBuf {
-                    ptr: v.as_ptr() as u64,
-                    len: std::mem::size_of_val(v) as u64,
-                }
-            }
-        }
         let mut req = RunRequest::new();
         req.engine = self.engine;
-        req.flags = self.flags;
-        req.fingerprint = self.fingerprint;
-        req.cpu_features = self.cpu_features;
         req.image = buf(&self.image);
-        req.args = buf(&self.args.bytes);
-        req.args_count = self.args.count;
-        req.env = buf(&self.env.bytes);
-        req.env_count = self.env.count;
-        req.invoke = buf(self.invoke.as_bytes());
-        req.params = buf(&self.params);
-        req.fuel = self.limits.fuel.unwrap_or(0);
-        req.timeout_ns = self.limits.timeout_ns;
-        req.max_memory = self.limits.max_memory;
-        req.results = buf(&self.results);
-        req.message = buf(&self.message);
+        req.wasi = wasi_args(&self.args, &self.env);
+        req.limits = self.limits.abi();
+        req.reply.message = buf_mut(&mut self.message);
         req
     }
 
@@ -178,22 +196,9 @@ impl Run {
         // SAFETY: `req` points only into buffers `self` owns, with their
         // exact lengths; `self` is borrowed mutably (neither moved, freed
         // nor touched) until the ioctl returns. Inputs are initialized;
-        // `results` and `message` are writable.
+        // `message` is writable.
         unsafe { device.run(&mut req)? };
-        Ok(self.reply(&req))
-    }
-
-    /// Reads the module's answer out of `req` and the output buffers,
-    /// never trusting its counts beyond the buffers' sizes.
-    pub fn reply(&self, req: &RunRequest) -> Reply {
-        let n = (req.results_count as usize).min(self.results.len());
-        let m = (req.message_len as usize).min(self.message.len());
-        Reply {
-            outcome: req.outcome,
-            exit_code: req.exit_code,
-            results: self.results[..n].to_vec(),
-            message: String::from_utf8_lossy(&self.message[..m]).into_owned(),
-        }
+        Ok(Reply::read(&req.reply, &self.message, Vec::new()))
     }
 }
 
@@ -231,12 +236,6 @@ mod tests {
             b"image".to_vec(),
             StringList::pack("arguments", &["app.wasm", "x"]).unwrap(),
             StringList::pack("environment variables", &["A=1"]).unwrap(),
-            Some("f".into()),
-            vec![Value {
-                kind: VALUE_I64,
-                reserved: 0,
-                bits: 5,
-            }],
             Limits {
                 fuel,
                 timeout_ns: 7,
@@ -251,36 +250,29 @@ mod tests {
         let mut run = sample(&settings, Some(1000)).unwrap();
         let req = run.request();
         assert_eq!(req.header, RunRequest::new().header);
-        assert_eq!(req.engine, kwasm_abi::ENGINE_PULLEY);
-        assert_eq!(req.flags, RUN_FLAG_FUEL);
-        assert_eq!((req.fuel, req.timeout_ns, req.max_memory), (1000, 7, 1 << 20));
-        assert_eq!(req.fingerprint, settings.fingerprint());
-        assert_eq!(req.cpu_features, 0);
+        assert_eq!(req.engine.engine, kwasm_abi::ENGINE_PULLEY);
+        assert_eq!(req.engine.flags, ENGINE_FLAG_FUEL);
+        let l = req.limits;
+        assert_eq!((l.fuel, l.timeout_ns, l.max_memory), (1000, 7, 1 << 20));
+        assert_eq!(req.engine.fingerprint, settings.fingerprint());
+        assert_eq!(req.engine.cpu_features, 0);
         assert_eq!((req.image.ptr, req.image.len), (run.image.as_ptr() as u64, 5));
-        assert_eq!((req.args.len, req.args_count), (11, 2));
-        assert_eq!((req.env.len, req.env_count), (4, 1));
-        assert_eq!(req.invoke.len, 1);
-        assert_eq!(req.params.len, 16);
-        assert_eq!(req.results.len, 16 * MAX_VALUES);
-        assert_eq!(req.message.len, MESSAGE_CAPACITY as u64);
-        assert_eq!(req.outcome, Outcome::NotRun as u32);
+        assert_eq!((req.wasi.args.len, req.wasi.args_count), (11, 2));
+        assert_eq!((req.wasi.env.len, req.wasi.env_count), (4, 1));
+        assert_eq!(req.reply.message.len, MESSAGE_CAPACITY as u64);
+        assert_eq!(req.reply.outcome, Outcome::NotRun as u32);
         assert_eq!(req.check(), Ok(()), "the module's own validation accepts it");
-        // Without --invoke, the name is empty and its pointer null.
+        // No environment: a null, empty buffer.
         let mut plain = Run::new(
             &Settings::pulley(false),
             vec![1],
             StringList::default(),
             StringList::default(),
-            None,
-            vec![],
             Limits::default(),
         )
         .unwrap();
         let req = plain.request();
-        assert_eq!(
-            (req.invoke, req.params, req.flags),
-            (UserBuf::default(), UserBuf::default(), 0)
-        );
+        assert_eq!((req.wasi.env, req.engine.flags), (UserBuf::NONE, 0));
     }
 
     #[test]
@@ -291,28 +283,19 @@ mod tests {
 
     #[test]
     fn replies_are_clamped_to_the_buffers() {
-        let mut run = sample(&Settings::pulley(false), None).unwrap();
-        let mut req = run.request();
-        run.message[..5].copy_from_slice(b"trap!");
-        run.results[0] = Value {
-            kind: VALUE_I64,
-            reserved: 0,
-            bits: 9,
+        let mut message = vec![0u8; 8];
+        message[..5].copy_from_slice(b"trap!");
+        let mut reply = kwasm_abi::Reply {
+            outcome: Outcome::Trapped as u32,
+            message_len: 5,
+            ..Default::default()
         };
-        req.outcome = Outcome::Returned as u32;
-        req.results_count = 1;
-        req.message_len = 5;
-        let r = run.reply(&req);
+        let r = Reply::read(&reply, &message, vec![Value::i64(9)]);
         assert_eq!(
             (r.outcome(), r.results.len(), r.message.as_str()),
-            (Some(Outcome::Returned), 1, "trap!")
+            (Some(Outcome::Trapped), 1, "trap!")
         );
-        req.results_count = u32::MAX;
-        req.message_len = u32::MAX;
-        let r = run.reply(&req);
-        assert_eq!(
-            (r.results.len(), r.message.len()),
-            (MAX_VALUES as usize, MESSAGE_CAPACITY)
-        );
+        reply.message_len = u32::MAX;
+        assert_eq!(Reply::read(&reply, &message, vec![]).message.len(), 8);
     }
 }

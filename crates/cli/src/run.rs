@@ -3,7 +3,8 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use kwasm_engine::EngineKind;
+use kwasm_abi::Value;
+use kwasm_engine::{EngineKind, Settings};
 use std::io::Write;
 use std::path::Path;
 
@@ -11,7 +12,8 @@ use crate::compile::{self, CacheStatus};
 use crate::device::Device;
 use crate::invoke;
 use crate::outcome::{self, RunContext};
-use crate::request::{Limits, Run, StringList};
+use crate::request::{Limits, Reply, Run, StringList};
+use crate::session::{Session, SessionOptions};
 use crate::units;
 
 /// Which engine runs the program.
@@ -159,21 +161,17 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
     }
 
-    let mut run = Run::new(
-        &settings,
-        compiled.image,
-        StringList::pack("arguments", &argv)?,
-        StringList::pack("environment variables", &env)?,
-        args.invoke.clone(),
-        params,
-        Limits {
-            fuel: args.fuel,
-            timeout_ns: args.timeout.as_ref().map_or(0, |t| t.1),
-            max_memory: args.max_memory.unwrap_or(0),
-        },
-    )?;
-    let device = Device::open()?;
-    let reply = run.submit(&device)?;
+    let argv = StringList::pack("arguments", &argv)?;
+    let env = StringList::pack("environment variables", &env)?;
+    let limits = Limits {
+        fuel: args.fuel,
+        timeout_ns: args.timeout.as_ref().map_or(0, |t| t.1),
+        max_memory: args.max_memory.unwrap_or(0),
+    };
+    let reply = match &args.invoke {
+        None => Run::new(&settings, compiled.image, argv, env, limits)?.submit(&Device::open()?)?,
+        Some(name) => invoke_in_session(&settings, &compiled.image, &argv, &env, limits, name, &params)?,
+    };
 
     let ctx = RunContext {
         module,
@@ -191,6 +189,35 @@ pub fn run(args: RunArgs) -> Result<i32> {
         eprintln!("{text}");
     }
     Ok(report.exit_code)
+}
+
+/// `--invoke`: instantiate in a session, then call the export; the reply
+/// of whichever step ended it.
+fn invoke_in_session(
+    settings: &Settings,
+    image: &[u8],
+    args: &StringList,
+    env: &StringList,
+    limits: Limits,
+    name: &str,
+    params: &[Value],
+) -> Result<Reply> {
+    let options = SessionOptions {
+        settings,
+        args,
+        env,
+        limits,
+        spectest: false,
+    };
+    let mut session = match Session::open(&options)? {
+        Ok(session) => session,
+        Err(reply) => return Ok(reply),
+    };
+    let handle = match session.instantiate(image)? {
+        Ok(handle) => handle,
+        Err(reply) => return Ok(reply),
+    };
+    Ok(session.call(handle, name, params)??)
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! `/dev/kwasm`: who may open it, and what each ioctl does.
 
 use crate::platform::{cred, user::UserPtr};
+use crate::session::{self, Op, Session};
 use crate::MODULE_VERSION;
 use core::mem::size_of;
+use core::sync::atomic::AtomicPtr;
 use kwasm_abi::ioctl::Command;
 use kwasm_abi::{Error, RequestHeader, VersionInfo};
 
@@ -18,11 +20,17 @@ pub fn open() -> Result<(), Error> {
     }
 }
 
-pub fn ioctl(cmd: u32, arg: UserPtr) -> Result<(), Error> {
+pub fn ioctl(session: &AtomicPtr<Session>, cmd: u32, arg: UserPtr) -> Result<(), Error> {
     match Command::decode(cmd).ok_or(Error::UnknownCommand)? {
         Command::Version => version(arg),
         Command::Run => crate::run::ioctl(arg),
         Command::List => crate::list::ioctl(arg),
+        Command::Session => session::create(session, arg),
+        Command::Instantiate => session::instantiate(session, arg),
+        Command::Call => session::instance_op(session, Op::Call, arg),
+        Command::Get => session::instance_op(session, Op::Get, arg),
+        Command::Register => session::instance_op(session, Op::Register, arg),
+        Command::Destroy => session::instance_op(session, Op::Destroy, arg),
     }
 }
 

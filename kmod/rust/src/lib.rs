@@ -1,7 +1,7 @@
 //! The Rust half of `kwasm.ko`.
 //!
 //! The C glue (`../kwasm_glue.c`) owns module init/exit and the misc device;
-//! it calls the four `kwasm_rust_*` entry points below and nothing else.
+//! it calls the `kwasm_rust_*` entry points below and nothing else.
 //! Everything that touches the kernel goes through [`platform`], the thin
 //! layer that owns all FFI; the rest of the crate is ordinary Rust.
 #![no_std]
@@ -13,9 +13,13 @@ mod list;
 mod platform;
 mod run;
 mod selftest;
+mod session;
+mod wasm;
 
-use core::ffi::{c_int, c_long, c_uint, c_ulong};
+use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
+use core::sync::atomic::AtomicPtr;
 use platform::user::UserPtr;
+use session::Session;
 
 /// The module's release, `MODULE_VERSION` in the glue (Kbuild reads it from
 /// this crate's Cargo.toml).
@@ -48,20 +52,51 @@ pub extern "C" fn kwasm_rust_exit() {
     pr_info!("unloaded");
 }
 
+/// The open file's `private_data`, as the session slot it is to Rust.
+///
+/// # Safety
+/// `private_data` points to the `private_data` field of an open `struct
+/// file`, which outlives the call.
+unsafe fn session_slot<'a>(private_data: *mut *mut c_void) -> &'a AtomicPtr<Session> {
+    // SAFETY: AtomicPtr<T> has the layout of *mut T; the field is only
+    // ever accessed through this slot once the file is open (the glue
+    // hands it over and never reads it but to pass it back to Rust).
+    unsafe { AtomicPtr::from_ptr(private_data as *mut *mut Session) }
+}
+
 /// `open()` on `/dev/kwasm`. Returns 0 or -errno.
 #[no_mangle]
-pub extern "C" fn kwasm_rust_open() -> c_int {
+pub extern "C" fn kwasm_rust_open(private_data: *mut *mut c_void) -> c_int {
     match device::open() {
-        Ok(()) => 0,
+        Ok(()) => {
+            // The misc device left its own pointer here; the file starts
+            // without a session.
+            // SAFETY: the glue passes &file->private_data of the file being opened.
+            unsafe { *private_data = core::ptr::null_mut() };
+            0
+        }
         Err(e) => -e.errno(),
     }
 }
 
 /// `ioctl()` on `/dev/kwasm`. Returns 0 or -errno.
 #[no_mangle]
-pub extern "C" fn kwasm_rust_ioctl(cmd: c_uint, arg: c_ulong) -> c_long {
-    match device::ioctl(cmd, UserPtr::new(arg as usize)) {
+pub extern "C" fn kwasm_rust_ioctl(private_data: *mut *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: the glue passes &file->private_data of the file the ioctl is on.
+    let slot = unsafe { session_slot(private_data) };
+    match device::ioctl(slot, cmd, UserPtr::new(arg as usize)) {
         Ok(()) => 0,
         Err(e) => -(e.errno() as c_long),
+    }
+}
+
+/// Last `close()` of an open `/dev/kwasm`: ends its session, if any.
+#[no_mangle]
+pub extern "C" fn kwasm_rust_release(private_data: *mut c_void) {
+    if !private_data.is_null() {
+        // SAFETY: a non-null private_data is a session published by
+        // `session::create` (Box::into_raw), and release runs once, after
+        // every ioctl on the file has returned.
+        session::release(unsafe { alloc::boxed::Box::from_raw(private_data as *mut Session) });
     }
 }

@@ -614,17 +614,17 @@ fn bad_requests() -> Result<(), String> {
     };
     let base = |engine| {
         let mut r = RunRequest::new();
-        r.engine = engine;
+        r.engine.engine = engine;
         r.image = UserBuf {
             ptr: garbage.as_ptr() as u64,
             len: garbage.len() as u64,
         };
-        r.args = UserBuf {
+        r.wasi.args = UserBuf {
             ptr: args.as_ptr() as u64,
             len: args.len() as u64,
         };
-        r.args_count = 1;
-        r.message = message_buf;
+        r.wasi.args_count = 1;
+        r.reply.message = message_buf;
         r
     };
     let send = |r: &mut RunRequest| dev.ioctl(ioctl::RUN, r as *mut RunRequest as usize);
@@ -634,20 +634,23 @@ fn bad_requests() -> Result<(), String> {
         let mut r = base(engine);
         let got = send(&mut r);
         expect(got == Ok(()), || format!("garbage image: ioctl {got:?}"))?;
-        expect(r.outcome == Outcome::LoadFailed as u32 && r.message_len > 0, || {
-            format!(
-                "garbage image: outcome {}, message {:?}",
-                r.outcome,
-                String::from_utf8_lossy(&message[..r.message_len as usize])
-            )
-        })?;
+        expect(
+            r.reply.outcome == Outcome::LoadFailed as u32 && r.reply.message_len > 0,
+            || {
+                format!(
+                    "garbage image: outcome {}, message {:?}",
+                    r.reply.outcome,
+                    String::from_utf8_lossy(&message[..r.reply.message_len as usize])
+                )
+            },
+        )?;
     }
     let cases: [(fn(&mut RunRequest), i32, &str); 5] = [
-        (|r| r.engine = 9, EOPNOTSUPP, "unknown engine"),
-        (|r| r.flags = 1 << 9, EOPNOTSUPP, "unknown flag"),
+        (|r| r.engine.engine = 9, EOPNOTSUPP, "unknown engine"),
+        (|r| r.engine.flags = 1 << 9, EOPNOTSUPP, "unknown flag"),
         (|r| r.image.len = 0, EBADMSG, "empty image"),
         (|r| r.image.ptr = 0xdead_0000, EFAULT, "unmapped image"),
-        (|r| r.args_count = 2, EBADMSG, "argument count that does not match"),
+        (|r| r.wasi.args_count = 2, EBADMSG, "argument count that does not match"),
     ];
     for (mutate, want, what) in cases {
         let mut r = base(ENGINE_PULLEY);

@@ -4,7 +4,12 @@ use super::ffi;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::mem::{size_of, MaybeUninit};
-use kwasm_abi::{Error, InstanceInfo, ListRequest, RequestHeader, RunRequest, Value, VersionInfo};
+use kwasm_abi::run::VALUE_SIZE;
+use kwasm_abi::{
+    Error, InstanceInfo, InstanceRequest, InstantiateRequest, ListRequest, RequestHeader, RunRequest, SessionRequest,
+    UserBuf, Value, VersionInfo,
+};
+use kwasm_wasi::StringList;
 
 /// Types that may be copied from and to user space byte for byte: every bit
 /// pattern is a valid value and there is no padding a copy could leak.
@@ -20,10 +25,17 @@ unsafe impl Plain for RequestHeader {}
 // pinned by the ABI tests).
 unsafe impl Plain for VersionInfo {}
 
-// SAFETY: #[repr(C)], u32/i32/u64 fields and UserBufs of two u64s, no
-// padding (192 bytes, pinned by the ABI tests).
+// SAFETY: the requests are #[repr(C)] structs of u32/i32/u64 fields and
+// nested structs of them, laid out without padding (sizes and offsets
+// pinned by the ABI tests).
 unsafe impl Plain for RunRequest {}
-// SAFETY: #[repr(C)] u32, u32, u64: no padding (pinned by the ABI tests).
+// SAFETY: as above.
+unsafe impl Plain for SessionRequest {}
+// SAFETY: as above.
+unsafe impl Plain for InstantiateRequest {}
+// SAFETY: as above.
+unsafe impl Plain for InstanceRequest {}
+// SAFETY: #[repr(C)] u32, u32, u64, u64: no padding (pinned by the ABI tests).
 unsafe impl Plain for Value {}
 // SAFETY: #[repr(C)], integer fields and a u8 array, no padding (112 bytes,
 // pinned by the ABI tests).
@@ -115,4 +127,38 @@ impl UserPtr {
             Err(Error::BadAddress)
         }
     }
+}
+
+/// Reads `count` NUL-terminated strings packed back to back.
+pub fn read_strings(buf: UserBuf, count: u32) -> Result<StringList, Error> {
+    let bytes = UserPtr::new(buf.ptr as usize).read_bytes(buf.len as usize)?;
+    StringList::from_packed(bytes, count).ok_or(Error::Malformed)
+}
+
+/// Reads an array of [`Value`]s (the ABI has checked its length).
+pub fn read_values(buf: UserBuf) -> Result<Vec<Value>, Error> {
+    let count = (buf.len / VALUE_SIZE) as usize;
+    let mut values = Vec::new();
+    values.try_reserve_exact(count).map_err(|_| Error::OutOfMemory)?;
+    let base = UserPtr::new(buf.ptr as usize);
+    for i in 0..count {
+        values.push(base.offset(i * size_of::<Value>()).read::<Value>()?);
+    }
+    Ok(values)
+}
+
+/// Writes as many of `values` as `buf` has room for.
+pub fn write_values(buf: UserBuf, values: &[Value]) -> Result<(), Error> {
+    let room = (buf.len / VALUE_SIZE) as usize;
+    let base = UserPtr::new(buf.ptr as usize);
+    for (i, v) in values.iter().take(room).enumerate() {
+        base.offset(i * size_of::<Value>()).write(v)?;
+    }
+    Ok(())
+}
+
+/// Reads a UTF-8 name.
+pub fn read_name(buf: UserBuf) -> Result<alloc::string::String, Error> {
+    let bytes = UserPtr::new(buf.ptr as usize).read_bytes(buf.len as usize)?;
+    alloc::string::String::from_utf8(bytes).map_err(|_| Error::Malformed)
 }

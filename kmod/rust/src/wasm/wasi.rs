@@ -2,7 +2,7 @@
 //! Wasmtime's calling convention to `kwasm_wasi`, with [`KernelHost`] doing
 //! what the caller's own system calls would.
 
-use super::exec::{RunState, Stop};
+use super::store::{RunState, Stop};
 use crate::platform::file::{FileKind, FileRef, O_APPEND, O_NONBLOCK};
 use crate::platform::{clock, sched};
 use kwasm_wasi::{clock as clocks, errno, fdflags, filetype, rights, Errno, FdStat, GuestMemory, Host, MODULE};

@@ -1,0 +1,286 @@
+//! Sessions (see `kwasm_abi::session`): a store of instances that outlives
+//! one ioctl, owned by the open file. Each ioctl that runs wasm claims the
+//! calling task and runs on the session's private stack, exactly as RUN
+//! does; instances stay until the file is closed.
+
+use crate::platform::stack::Stack;
+use crate::platform::task::Status;
+use crate::platform::user::{read_name, read_strings, read_values, write_values, UserPtr};
+use crate::wasm::{self, instantiate_failed, Report, RunState};
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::mem::size_of;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use kwasm_abi::session::{MAX_SESSION_INSTANCES, SESSION_SPECTEST};
+use kwasm_abi::{Error, InstanceRequest, InstantiateRequest, Outcome, SessionRequest, Value};
+use wasmtime::{Instance, Linker, Store, Val};
+
+/// What an open file's `private_data` points to once it is a session.
+pub struct Session {
+    /// Set while an ioctl uses the session: a second thread gets `EBUSY`
+    /// instead of waiting behind a long call.
+    busy: AtomicBool,
+    inner: UnsafeCell<Inner>,
+}
+
+struct Inner {
+    engine: u32,
+    max_memory: u64,
+    /// argv[0], for `kwasm ps`.
+    name: Vec<u8>,
+    stack: Stack,
+    /// `None` only while the session is being dropped.
+    live: Option<Live>,
+}
+
+struct Live {
+    store: Store<RunState>,
+    linker: Linker<RunState>,
+    /// Handle `h` is `instances[h - 1]`; `None` once destroyed.
+    instances: Vec<Option<Instance>>,
+}
+
+/// SESSION: makes the open file (its `private_data` slot) a session.
+pub fn create(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<(), Error> {
+    let mut req: SessionRequest = arg.read()?;
+    req.header.check_size(size_of::<SessionRequest>())?;
+    req.header.check_version()?;
+    req.check()?;
+    if !slot.load(Ordering::Acquire).is_null() {
+        return Err(Error::SessionExists);
+    }
+    let args = read_strings(req.wasi.args, req.wasi.args_count)?;
+    let env = read_strings(req.wasi.env, req.wasi.env_count)?;
+    let name = args.get(0).unwrap_or(b"?").to_vec();
+    let task = wasm::claim_task(req.engine.engine, req.limits.max_memory, &name)?;
+    let mut stack = Stack::new().ok_or(Error::OutOfMemory)?;
+    let wasi = kwasm_wasi::Context { args, env };
+    let live = stack.run(|| Live::new(&req, wasi, task.status()));
+    drop(task);
+    let report = match live {
+        Err(report) => report,
+        Ok(live) => {
+            let session = Box::new(Session {
+                busy: AtomicBool::new(false),
+                inner: UnsafeCell::new(Inner {
+                    engine: req.engine.engine,
+                    max_memory: req.limits.max_memory,
+                    name,
+                    stack,
+                    live: Some(live),
+                }),
+            });
+            let ptr = Box::into_raw(session);
+            if slot
+                .compare_exchange(core::ptr::null_mut(), ptr, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // Another thread made it a session first.
+                // SAFETY: `ptr` came from Box::into_raw above and was never shared.
+                release(unsafe { Box::from_raw(ptr) });
+                return Err(Error::SessionExists);
+            }
+            Report::new(Outcome::Returned, String::new())
+        }
+    };
+    wasm::write_reply(&mut req.reply, &report)?;
+    arg.write(&req)
+}
+
+/// Ends a session when its file is closed: every instance, its memories
+/// and code go with the store.
+pub fn release(session: Box<Session>) {
+    let mut inner = session.inner.into_inner();
+    let live = inner.live.take();
+    // Dropping a store frees its instances; do it on the private stack
+    // where they ran, not on the task's small kernel stack.
+    inner.stack.run(move || drop(live));
+}
+
+/// Runs `f` on the session in `slot`, if there is one and no other thread
+/// is using it.
+fn with(slot: &AtomicPtr<Session>, f: impl FnOnce(&mut Inner) -> Result<(), Error>) -> Result<(), Error> {
+    let ptr = slot.load(Ordering::Acquire);
+    if ptr.is_null() {
+        return Err(Error::NoSession);
+    }
+    // SAFETY: a published session lives until the file is released, which
+    // cannot happen while an ioctl on it runs (the ioctl holds a file
+    // reference).
+    let session = unsafe { &*ptr };
+    if session.busy.swap(true, Ordering::Acquire) {
+        return Err(Error::Busy);
+    }
+    // SAFETY: `busy` makes this the only reference to `inner` until it is
+    // cleared below.
+    let result = f(unsafe { &mut *session.inner.get() });
+    session.busy.store(false, Ordering::Release);
+    result
+}
+
+/// INSTANTIATE
+pub fn instantiate(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<(), Error> {
+    with(slot, |inner| {
+        let mut req: InstantiateRequest = arg.read()?;
+        req.header.check_size(size_of::<InstantiateRequest>())?;
+        req.header.check_version()?;
+        req.check()?;
+        let image = UserPtr::new(req.image.ptr as usize).read_bytes(req.image.len as usize)?;
+        let task = wasm::claim_task(inner.engine, inner.max_memory, &inner.name)?;
+        let live = inner.live.as_mut().ok_or(Error::NoSession)?;
+        let result = inner.stack.run(|| live.instantiate(image, task.status()));
+        drop(task);
+        let report = match result {
+            Ok(handle) => {
+                req.handle = handle;
+                Report::new(Outcome::Returned, String::new())
+            }
+            Err(report) => report,
+        };
+        wasm::write_reply(&mut req.reply, &report)?;
+        arg.write(&req)
+    })
+}
+
+/// The operations of [`InstanceRequest`].
+#[derive(Clone, Copy)]
+pub enum Op {
+    Call,
+    Get,
+    Register,
+    Destroy,
+}
+
+/// CALL, GET, REGISTER, DESTROY
+pub fn instance_op(slot: &AtomicPtr<Session>, op: Op, arg: UserPtr) -> Result<(), Error> {
+    with(slot, |inner| {
+        let mut req: InstanceRequest = arg.read()?;
+        req.header.check_size(size_of::<InstanceRequest>())?;
+        req.header.check_version()?;
+        req.check()?;
+        let name = read_name(req.name)?;
+        let live = inner.live.as_mut().ok_or(Error::NoSession)?;
+        let instance = live.instance(req.handle)?;
+        let report = match op {
+            Op::Call => {
+                let params = read_values(req.params)?;
+                let task = wasm::claim_task(inner.engine, inner.max_memory, &inner.name)?;
+                let report = inner.stack.run(|| live.call(instance, &name, &params, task.status()));
+                drop(task);
+                report
+            }
+            Op::Get => live.get(instance, &name),
+            Op::Register => live.register(instance, &name),
+            Op::Destroy => {
+                live.instances[req.handle as usize - 1] = None;
+                Report::new(Outcome::Returned, String::new())
+            }
+        };
+        write_values(req.results, &report.results)?;
+        req.results_count = report.results.len() as u32;
+        wasm::write_reply(&mut req.reply, &report)?;
+        arg.write(&req)
+    })
+}
+
+impl Live {
+    fn new(req: &SessionRequest, wasi: kwasm_wasi::Context, status: &'static Status) -> Result<Live, Report> {
+        let (settings, engine) = wasm::engine_for(&req.engine)?;
+        let mut store = wasm::new_store(
+            &engine,
+            &settings,
+            wasi,
+            &req.limits,
+            MAX_SESSION_INSTANCES as usize,
+            status,
+        )?;
+        let mut linker = wasm::linker(&engine).map_err(|e| instantiate_failed(format!("{e:?}")))?;
+        // Later registrations replace earlier ones of the same name, as
+        // the spec testsuite expects.
+        linker.allow_shadowing(true);
+        if req.options & SESSION_SPECTEST != 0 {
+            wasm::define_spectest(&mut linker, &mut store).map_err(|e| instantiate_failed(format!("{e:?}")))?;
+        }
+        Ok(Live {
+            store,
+            linker,
+            instances: Vec::new(),
+        })
+    }
+
+    fn instance(&self, handle: u32) -> Result<Instance, Error> {
+        let index = (handle as usize).checked_sub(1).ok_or(Error::NoSuchInstance)?;
+        self.instances
+            .get(index)
+            .copied()
+            .flatten()
+            .ok_or(Error::NoSuchInstance)
+    }
+
+    fn instantiate(&mut self, image: Vec<u8>, status: &'static Status) -> Result<u32, Report> {
+        if self.instances.len() >= MAX_SESSION_INSTANCES as usize {
+            return Err(instantiate_failed(format!(
+                "the session already holds {MAX_SESSION_INSTANCES} instances"
+            )));
+        }
+        let module = wasm::load(self.store.engine(), &image)?;
+        drop(image);
+        let linker = &self.linker;
+        let instance =
+            wasm::enter(&mut self.store, status, |store| linker.instantiate(store, &module))?.map_err(|e| {
+                if Report::is_run_error(&e) {
+                    // The start function trapped or was stopped.
+                    Report::ended(e)
+                } else {
+                    instantiate_failed(format!("{e:?}"))
+                }
+            })?;
+        self.instances.push(Some(instance));
+        Ok(self.instances.len() as u32)
+    }
+
+    fn call(&mut self, instance: Instance, name: &str, params: &[Value], status: &'static Status) -> Report {
+        let Some(func) = instance.get_func(&mut self.store, name) else {
+            return Report::new(Outcome::BadCall, format!("no exported function `{name}`"));
+        };
+        let ty = func.ty(&self.store);
+        let args = match wasm::to_vals(params, ty.params()) {
+            Ok(args) => args,
+            Err(report) => return report,
+        };
+        let mut results = vec![Val::I32(0); ty.results().len()];
+        match wasm::enter(&mut self.store, status, |store| func.call(store, &args, &mut results)) {
+            Err(report) => report,
+            Ok(Err(e)) => Report::ended(e),
+            Ok(Ok(())) => results_report(&results),
+        }
+    }
+
+    fn get(&mut self, instance: Instance, name: &str) -> Report {
+        match instance.get_global(&mut self.store, name) {
+            Some(global) => results_report(&[global.get(&mut self.store)]),
+            None => Report::new(Outcome::BadCall, format!("no exported global `{name}`")),
+        }
+    }
+
+    fn register(&mut self, instance: Instance, name: &str) -> Report {
+        match self.linker.instance(&mut self.store, name, instance) {
+            Ok(_) => Report::new(Outcome::Returned, String::new()),
+            Err(e) => Report::new(Outcome::BadCall, format!("{e:?}")),
+        }
+    }
+}
+
+fn results_report(values: &[Val]) -> Report {
+    match values.iter().map(wasm::from_val).collect::<Option<Vec<Value>>>() {
+        Some(results) => Report {
+            results,
+            ..Report::new(Outcome::Returned, String::new())
+        },
+        None => Report::new(Outcome::BadCall, "a result has a type that cannot cross the ABI"),
+    }
+}

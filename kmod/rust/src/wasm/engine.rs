@@ -1,0 +1,87 @@
+//! The engine an image was compiled for, built in the kernel, and the image
+//! loaded into it.
+
+use super::report::{instantiate_failed, load_failed, Report};
+use crate::platform::{codemem::KernelCodeMemory, cpu};
+use alloc::format;
+use alloc::sync::Arc;
+use kwasm_abi::run::ENGINE_FLAG_FUEL;
+use kwasm_abi::EngineSpec;
+use kwasm_engine::{CpuFeatures, EngineKind, Settings};
+use wasmtime::{Config, Engine, Module, Result};
+
+/// Most stack wasm frames may use (Pulley keeps them on a heap stack of
+/// this size; native code on the run's private stack, which leaves room
+/// below for the host code wasm calls).
+const MAX_WASM_STACK: usize = 512 * 1024;
+
+/// The engine settings the request names, checked against this module.
+fn settings(spec: &EngineSpec) -> Result<Settings, Report> {
+    let kind = EngineKind::from_abi(spec.engine).ok_or_else(|| load_failed("unknown engine"))?;
+    let cpu = CpuFeatures::from_bits(spec.cpu_features).ok_or_else(|| {
+        load_failed(format!(
+            "the image uses CPU features this kwasm.ko does not know (bits {:#x}): use kwasm and kwasm.ko from the same release",
+            spec.cpu_features
+        ))
+    })?;
+    let settings = Settings {
+        kind,
+        fuel: spec.flags & ENGINE_FLAG_FUEL != 0,
+        cpu,
+    };
+    if settings.fingerprint() != spec.fingerprint {
+        return Err(load_failed(format!(
+            "the image was compiled for another engine (fingerprint {:#018x}); this kwasm.ko runs {} as {:#018x}: use kwasm and kwasm.ko from the same release",
+            spec.fingerprint,
+            settings.describe(),
+            settings.fingerprint()
+        )));
+    }
+    if kind == EngineKind::Native {
+        let missing = cpu.missing_from(cpu::features());
+        if !missing.is_empty() {
+            return Err(load_failed(format!(
+                "the image was compiled for {}, which this CPU lacks: recompile it on this machine (kwasm run does) or use --engine pulley",
+                missing.names()
+            )));
+        }
+    }
+    Ok(settings)
+}
+
+/// The runtime configuration for `settings`: the shared one, plus what only
+/// the kernel side has (CPU detection, W^X code memory, the stack limit).
+fn config(settings: &Settings) -> Result<Config> {
+    let mut config = settings.runtime_config(cpu::detect)?;
+    config.max_wasm_stack(MAX_WASM_STACK);
+    if settings.kind == EngineKind::Native {
+        config.with_custom_code_memory(Some(Arc::new(KernelCodeMemory)));
+    }
+    Ok(config)
+}
+
+/// The engine `spec` names, if this module runs it on this CPU.
+pub fn engine_for(spec: &EngineSpec) -> Result<(Settings, Engine), Report> {
+    let settings = settings(spec)?;
+    let config = config(&settings).map_err(|e| load_failed(format!("{e:?}")))?;
+    let engine = Engine::new(&config).map_err(|e| load_failed(format!("cannot build the engine: {e:?}")))?;
+    Ok((settings, engine))
+}
+
+/// Loads a precompiled image. Imports from WASI must be ones kwasm
+/// provides (other import modules are left to the linker).
+pub fn load(engine: &Engine, image: &[u8]) -> Result<Module, Report> {
+    // SAFETY: deserializing trusts the image's code. Only callers with
+    // CAP_SYS_ADMIN reach this (checked at open), the same trust as insmod;
+    // Wasmtime still checks the image's header, version and configuration.
+    let module = unsafe { Module::deserialize(engine, image) }
+        .map_err(|e| load_failed(format!("the image was refused: {e:?}")))?;
+    for import in module.imports() {
+        if import.module() == kwasm_wasi::MODULE {
+            if let Some(why) = kwasm_wasi::unsupported_import(import.module(), import.name()) {
+                return Err(instantiate_failed(why));
+            }
+        }
+    }
+    Ok(module)
+}

@@ -1,0 +1,47 @@
+//! The `spectest` host module the WebAssembly spec testsuite imports
+//! (defined by the reference interpreter): print functions, four globals,
+//! a table and a memory. Sessions get it only when they ask for it.
+
+use super::store::RunState;
+use wasmtime::{
+    Global, GlobalType, Linker, Memory, MemoryType, Mutability, Ref, RefType, Result, Store, Table, TableType, Val,
+    ValType,
+};
+
+/// `666.6` as f32 and f64 bit patterns (the kernel crate is soft-float;
+/// the values are fixed by the testsuite).
+const F32_666_6: u32 = 0x4426_A666;
+const F64_666_6: u64 = 0x4084_D4CC_CCCC_CCCD;
+
+pub fn define_spectest(linker: &mut Linker<RunState>, store: &mut Store<RunState>) -> Result<()> {
+    const M: &str = "spectest";
+    // The print functions only have to link and accept their arguments:
+    // no script asserts on what they print.
+    linker.func_wrap(M, "print", || {})?;
+    linker.func_wrap(M, "print_i32", |_: i32| {})?;
+    linker.func_wrap(M, "print_i64", |_: i64| {})?;
+    linker.func_wrap(M, "print_f32", |_: f32| {})?;
+    linker.func_wrap(M, "print_f64", |_: f64| {})?;
+    linker.func_wrap(M, "print_i32_f32", |_: i32, _: f32| {})?;
+    linker.func_wrap(M, "print_f64_f64", |_: f64, _: f64| {})?;
+
+    let globals = [
+        ("global_i32", ValType::I32, Val::I32(666)),
+        ("global_i64", ValType::I64, Val::I64(666)),
+        ("global_f32", ValType::F32, Val::F32(F32_666_6)),
+        ("global_f64", ValType::F64, Val::F64(F64_666_6)),
+    ];
+    for (name, ty, value) in globals {
+        let global = Global::new(&mut *store, GlobalType::new(ty, Mutability::Const), value)?;
+        linker.define(&mut *store, M, name, global)?;
+    }
+    let table = Table::new(
+        &mut *store,
+        TableType::new(RefType::FUNCREF, 10, Some(20)),
+        Ref::Func(None),
+    )?;
+    linker.define(&mut *store, M, "table", table)?;
+    let memory = Memory::new(&mut *store, MemoryType::new(1, Some(2)))?;
+    linker.define(&mut *store, M, "memory", memory)?;
+    Ok(())
+}

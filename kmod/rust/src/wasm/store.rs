@@ -1,0 +1,182 @@
+//! The store instances live in, and each stretch of running wasm in it.
+//!
+//! Long-running code is kept in check by epochs: the ticker bumps the
+//! engine's epoch every millisecond while wasm runs and, at each deadline,
+//! [`yield_point`] ends the run on a pending signal or an expired timeout,
+//! and otherwise lets the scheduler run something else. Fuel, when asked
+//! for, is Wasmtime's own.
+
+use super::report::{load_failed, Report};
+use crate::platform::task::{Status, TaskClaim};
+use crate::platform::{clock, params, sched, section, ticker::Ticker};
+use alloc::format;
+use core::fmt;
+use core::sync::atomic::Ordering;
+use kwasm_abi::list::{STATE_LOADING, STATE_RUNNING};
+use kwasm_abi::Error as AbiError;
+use kwasm_engine::{EngineKind, Settings};
+use wasmtime::{
+    CallHook, Engine, Error, ResourceLimiter, Result, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+};
+
+/// Why the host ended a run; travels through Wasmtime as an error.
+#[derive(Debug)]
+pub enum Stop {
+    Exit(i32),
+    Interrupted,
+    TimedOut,
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::Exit(code) => write!(f, "exited with code {code}"),
+            Stop::Interrupted => f.write_str("interrupted by a signal"),
+            Stop::TimedOut => f.write_str("the time limit ran out (--timeout, or the module's max_timeout_ms)"),
+        }
+    }
+}
+
+impl core::error::Error for Stop {}
+
+/// The store's data: what host functions and yield points need.
+pub struct RunState {
+    pub wasi: kwasm_wasi::Context,
+    limits: Limits,
+    /// What `kwasm ps` shows: the entry of the task running wasm now.
+    status: &'static Status,
+    /// Time limit of each stretch of running wasm.
+    timeout_ns: Option<u64>,
+    /// Monotonic time at which the current stretch times out.
+    deadline_ns: Option<u64>,
+}
+
+/// Wasmtime's limits, reporting the memory granted to `kwasm ps`.
+struct Limits {
+    inner: StoreLimits,
+    status: &'static Status,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Result<bool> {
+        let granted = self.inner.memory_growing(current, desired, maximum)?;
+        if granted && maximum.is_none_or(|m| desired <= m) {
+            self.status.memory_bytes.store(desired as u64, Ordering::Relaxed);
+        }
+        Ok(granted)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+}
+
+/// Claims the calling task's entry for running wasm (Wasmtime's
+/// thread-local state, the wasm section, `kwasm ps`) and fills in what
+/// `ps` shows. `Busy` once the module runs `max_instances` programs.
+pub fn claim_task(engine: u32, max_memory: u64, name: &[u8]) -> Result<TaskClaim, AbiError> {
+    let task = TaskClaim::claim(params::max_instances()).ok_or(AbiError::Busy)?;
+    let status = task.status();
+    status.engine.store(engine, Ordering::Relaxed);
+    status.state.store(STATE_LOADING, Ordering::Relaxed);
+    status.memory_bytes.store(0, Ordering::Relaxed);
+    status.memory_limit.store(
+        params::tighter(max_memory, params::max_memory()).unwrap_or(0),
+        Ordering::Relaxed,
+    );
+    status.cpu_ns.store(clock::task_cputime_ns(), Ordering::Relaxed);
+    status.started_ns.store(clock::monotonic_ns(), Ordering::Relaxed);
+    status.publish(name);
+    Ok(task)
+}
+
+/// A store for `settings`' engine: the request's limits tightened by the
+/// module's parameters, fuel, yield points, and (for native code) the wasm
+/// section around every stretch of wasm.
+pub fn new_store(
+    engine: &Engine,
+    settings: &Settings,
+    wasi: kwasm_wasi::Context,
+    limits: &kwasm_abi::Limits,
+    max_instances: usize,
+    status: &'static Status,
+) -> Result<Store<RunState>, Report> {
+    let mut builder = StoreLimitsBuilder::new().instances(max_instances);
+    if let Some(max) = params::tighter(limits.max_memory, params::max_memory()) {
+        builder = builder.memory_size(usize::try_from(max).unwrap_or(usize::MAX));
+    }
+    let state = RunState {
+        wasi,
+        limits: Limits {
+            inner: builder.build(),
+            status,
+        },
+        status,
+        timeout_ns: params::tighter(limits.timeout_ns, params::max_timeout_ns()),
+        deadline_ns: None,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    if settings.fuel {
+        store.set_fuel(limits.fuel).map_err(|e| load_failed(format!("{e:?}")))?;
+    }
+    store.epoch_deadline_callback(|state| yield_point(state.data()));
+    if settings.kind == EngineKind::Native {
+        // Native code runs in the wasm section; host functions outside it.
+        store.call_hook(|_, hook| {
+            match hook {
+                CallHook::CallingWasm | CallHook::ReturningFromHost => section::enter(),
+                CallHook::ReturningFromWasm | CallHook::CallingHost => section::leave(),
+            }
+            Ok(())
+        });
+    }
+    Ok(store)
+}
+
+/// Runs `f`, which enters wasm (instantiates or calls), as one stretch:
+/// accounted to `status`, under the time limit, with the epoch ticking.
+/// However wasm was left (a trap unwinds past the call hooks), the wasm
+/// section has ended when this returns.
+pub fn enter<R>(
+    store: &mut Store<RunState>,
+    status: &'static Status,
+    f: impl FnOnce(&mut Store<RunState>) -> R,
+) -> Result<R, Report> {
+    let ticker = Ticker::start(store.engine()).ok_or_else(|| load_failed("out of memory starting the epoch timer"))?;
+    let state = store.data_mut();
+    state.status = status;
+    state.limits.status = status;
+    state.deadline_ns = state.timeout_ns.map(|t| clock::monotonic_ns().saturating_add(t));
+    store.set_epoch_deadline(1);
+    status.state.store(STATE_RUNNING, Ordering::Relaxed);
+    let result = f(store);
+    section::leave();
+    drop(ticker);
+    Ok(result)
+}
+
+/// Runs at every epoch deadline (about once a millisecond of wasm execution).
+fn yield_point(state: &RunState) -> Result<UpdateDeadline> {
+    if sched::signal_pending() {
+        return Err(Error::new(Stop::Interrupted));
+    }
+    if state.deadline_ns.is_some_and(|d| clock::monotonic_ns() >= d) {
+        return Err(Error::new(Stop::TimedOut));
+    }
+    state.status.cpu_ns.store(clock::task_cputime_ns(), Ordering::Relaxed);
+    sched::cond_resched();
+    Ok(UpdateDeadline::Continue(1))
+}
