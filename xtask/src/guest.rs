@@ -11,7 +11,7 @@ use crate::cpio::Archive;
 use crate::kernels::{Kernel, KernelLine};
 use crate::paths::Paths;
 use crate::verdict::{self, Verdict};
-use crate::{examples, module, process, setup, BootArgs};
+use crate::{examples, module, process, setup, spec, BootArgs};
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
 const BUSYBOX: &str = "/bin/busybox";
@@ -166,10 +166,6 @@ pub fn build_initramfs(
         "dev",
         "root",
         "run",
-        "share",
-        "share/kwasm",
-        "share/kwasm/examples",
-        "share/kwasm/tests",
     ] {
         a.dir(dir, 0o755);
     }
@@ -196,7 +192,20 @@ pub fn build_initramfs(
             &std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))?,
         );
     }
+    let mut dirs = std::collections::BTreeSet::new();
     for (guest, host) in share {
+        // Parent directories first, once each (cpio needs them listed).
+        let mut parent = Path::new(guest).parent();
+        let mut missing = Vec::new();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            if dirs.insert(p.to_path_buf()) {
+                missing.push(p.to_string_lossy().into_owned());
+            }
+            parent = p.parent();
+        }
+        for dir in missing.iter().rev() {
+            a.dir(dir, 0o755);
+        }
         let data = std::fs::read(host).with_context(|| format!("reading {}", host.display()))?;
         a.file(guest, 0o644, &data);
     }
@@ -417,7 +426,8 @@ pub fn prepare(
         .map(PathBuf::as_path)
         .collect();
     let initramfs = paths.initramfs_dir().join(format!("{}-{name}.cpio", k.release));
-    let share = examples::share_files(paths)?;
+    let mut share = examples::share_files(paths)?;
+    share.extend(spec::share_files(paths)?);
     build_initramfs(&initramfs, ko.as_deref(), &bins, &share, action)?;
     Ok((k, initramfs))
 }

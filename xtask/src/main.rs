@@ -16,6 +16,7 @@ mod module;
 mod paths;
 mod process;
 mod setup;
+mod spec;
 mod test;
 mod verdict;
 mod vmlinux;
@@ -70,6 +71,12 @@ enum Command {
         /// Echo the guest's serial console while it runs.
         #[arg(long, short)]
         verbose: bool,
+    },
+    /// Run the WebAssembly spec testsuite in the kernel on each kernel and
+    /// engine; write docs/conformance.md and the CI baseline.
+    Spec {
+        #[command(flatten)]
+        kernels: KernelsArg,
     },
     /// Set up, build, boot a kernel, load kwasm.ko and run the example programs in it.
     Demo {
@@ -176,5 +183,6 @@ fn run(cli: Cli) -> Result<i32> {
             test::run_tests(&paths, &opts)
         }
         Command::Demo { kernel } => guest::demo(&paths, kernel),
+        Command::Spec { kernels } => spec::report(&paths, &kernels.selected()),
     }
 }

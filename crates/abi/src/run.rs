@@ -337,7 +337,8 @@ mod tests {
 
     #[test]
     fn check_refuses_each_bad_field() {
-        let cases: [(fn(&mut RunRequest), Error); 8] = [
+        type Case = (fn(&mut RunRequest), Error);
+        let cases: [Case; 8] = [
             (|r| r.engine.engine = 0, Error::Unsupported),
             (|r| r.engine.engine = 3, Error::Unsupported),
             (|r| r.engine.flags = 1 << 5, Error::Unsupported),

@@ -142,7 +142,7 @@ impl InstanceRequest {
         if self.reserved != 0 || self.reserved2 != 0 {
             return Err(Error::Unsupported);
         }
-        if self.params.len % VALUE_SIZE != 0 || self.results.len % VALUE_SIZE != 0 {
+        if !self.params.len.is_multiple_of(VALUE_SIZE) || !self.results.len.is_multiple_of(VALUE_SIZE) {
             return Err(Error::Malformed);
         }
         if self.name.len > MAX_NAME_LEN || self.params.len > MAX_VALUES * VALUE_SIZE {
@@ -194,7 +194,8 @@ mod tests {
     fn instance_check_refuses_bad_buffers() {
         let ok = InstanceRequest::new(1);
         assert_eq!(ok.check(), Ok(()));
-        let cases: [(fn(&mut InstanceRequest), Error); 5] = [
+        type Case = (fn(&mut InstanceRequest), Error);
+        let cases: [Case; 5] = [
             (|r| r.reserved = 1, Error::Unsupported),
             (|r| r.params.len = VALUE_SIZE + 1, Error::Malformed),
             (|r| r.results.len = 3, Error::Malformed),

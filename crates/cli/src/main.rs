@@ -9,6 +9,7 @@ mod request;
 mod run;
 mod session;
 mod units;
+mod wast;
 
 use clap::{Parser, Subcommand};
 use device::Device;
@@ -29,6 +30,7 @@ enum Command {
     Run(run::RunArgs),
     /// List the programs running in the kernel now.
     Ps,
+    Wast(wast::WastArgs),
     /// End the program a process runs in the kernel (SIGKILL to that pid).
     Kill {
         /// The pid `kwasm ps` shows.
@@ -42,6 +44,7 @@ fn main() {
         Command::Version => version().map(|()| 0).map_err(anyhow::Error::from),
         Command::Run(args) => run::run(args),
         Command::Ps => ps::ps(),
+        Command::Wast(args) => wast::wast(args),
         Command::Kill { pid } => ps::kill(pid),
     };
     // The exit code is the program's, which may be any i32 (as wasmtime

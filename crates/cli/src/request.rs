@@ -205,7 +205,6 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kwasm_abi::run::VALUE_I64;
 
     #[test]
     fn strings_are_packed_nul_terminated_with_a_count() {

@@ -27,7 +27,7 @@ pub enum EngineArg {
 }
 
 impl EngineArg {
-    fn kind(self) -> EngineKind {
+    pub fn kind(self) -> EngineKind {
         match self {
             EngineArg::Native => EngineKind::Native,
             EngineArg::Pulley => EngineKind::Pulley,
@@ -36,7 +36,7 @@ impl EngineArg {
 }
 
 /// The engine without `--engine` (see `compile::DEFAULT_ENGINE`).
-fn default_engine() -> EngineArg {
+pub fn default_engine() -> EngineArg {
     match compile::DEFAULT_ENGINE {
         EngineKind::Native => EngineArg::Native,
         EngineKind::Pulley => EngineArg::Pulley,

@@ -96,11 +96,6 @@ impl Session {
         self.instance_op(ioctl::REGISTER, "the register request", handle, name, &[])
     }
 
-    /// Retires `handle`.
-    pub fn destroy(&mut self, handle: u32) -> Result<Answer> {
-        self.instance_op(ioctl::DESTROY, "the destroy request", handle, "", &[])
-    }
-
     fn instance_op(
         &mut self,
         cmd: u32,

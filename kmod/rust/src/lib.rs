@@ -14,6 +14,7 @@ mod platform;
 mod run;
 mod selftest;
 mod session;
+mod softfloat;
 mod wasm;
 
 use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
@@ -65,8 +66,11 @@ unsafe fn session_slot<'a>(private_data: *mut *mut c_void) -> &'a AtomicPtr<Sess
 }
 
 /// `open()` on `/dev/kwasm`. Returns 0 or -errno.
+///
+/// # Safety
+/// `private_data` is `&file->private_data` of the file being opened.
 #[no_mangle]
-pub extern "C" fn kwasm_rust_open(private_data: *mut *mut c_void) -> c_int {
+pub unsafe extern "C" fn kwasm_rust_open(private_data: *mut *mut c_void) -> c_int {
     match device::open() {
         Ok(()) => {
             // The misc device left its own pointer here; the file starts
@@ -80,8 +84,11 @@ pub extern "C" fn kwasm_rust_open(private_data: *mut *mut c_void) -> c_int {
 }
 
 /// `ioctl()` on `/dev/kwasm`. Returns 0 or -errno.
+///
+/// # Safety
+/// `private_data` is `&file->private_data` of the file the ioctl is on.
 #[no_mangle]
-pub extern "C" fn kwasm_rust_ioctl(private_data: *mut *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
+pub unsafe extern "C" fn kwasm_rust_ioctl(private_data: *mut *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: the glue passes &file->private_data of the file the ioctl is on.
     let slot = unsafe { session_slot(private_data) };
     match device::ioctl(slot, cmd, UserPtr::new(arg as usize)) {
@@ -91,8 +98,11 @@ pub extern "C" fn kwasm_rust_ioctl(private_data: *mut *mut c_void, cmd: c_uint, 
 }
 
 /// Last `close()` of an open `/dev/kwasm`: ends its session, if any.
+///
+/// # Safety
+/// `private_data` is the file's `private_data` as the Rust side left it.
 #[no_mangle]
-pub extern "C" fn kwasm_rust_release(private_data: *mut c_void) {
+pub unsafe extern "C" fn kwasm_rust_release(private_data: *mut c_void) {
     if !private_data.is_null() {
         // SAFETY: a non-null private_data is a session published by
         // `session::create` (Box::into_raw), and release runs once, after

@@ -9,7 +9,7 @@ pub fn ioctl(arg: UserPtr) -> Result<(), Error> {
     let mut req: ListRequest = arg.read()?;
     req.header.check_size(size_of::<ListRequest>())?;
     req.header.check_version()?;
-    if req.entries.len % size_of::<InstanceInfo>() as u64 != 0 {
+    if !req.entries.len.is_multiple_of(size_of::<InstanceInfo>() as u64) {
         return Err(Error::Malformed);
     }
     let room = (req.entries.len / size_of::<InstanceInfo>() as u64) as usize;

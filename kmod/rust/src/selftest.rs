@@ -108,7 +108,7 @@ fn allocator(n: &mut u32) -> Result<(), Failure> {
             // SAFETY: non-zero size; the block is freed with the same layout.
             let p = unsafe { alloc::alloc::alloc(layout) };
             check(!p.is_null(), "over-aligned allocation succeeds", n)?;
-            check(p as usize % align == 0, "over-aligned allocation is aligned", n)?;
+            check((p as usize).is_multiple_of(align), "over-aligned allocation is aligned", n)?;
             // SAFETY: p is a live block of `size` bytes from this layout.
             unsafe {
                 p.write_bytes(0xa5, size);

@@ -13,11 +13,21 @@
 mod module;
 mod raw;
 mod run;
+mod session;
 
 use std::process::ExitCode;
 
 /// A test: a name and a function that says why it failed.
 pub type Test = (&'static str, fn() -> Result<(), String>);
+
+/// `Ok` if `cond` holds, else the failure `what` describes.
+pub fn expect(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
 
 fn main() -> ExitCode {
     // Helper modes: the non-root test re-executes this binary under another
@@ -30,7 +40,12 @@ fn main() -> ExitCode {
         _ => {}
     }
     let mut failed = 0;
-    for (name, test) in module::TESTS.iter().chain(run::TESTS) {
+    for (name, test) in module::TESTS
+        .iter()
+        .chain(run::TESTS)
+        .chain(session::TESTS)
+        .chain(run::LAST)
+    {
         match test() {
             Ok(()) => println!("KWASM-TEST {name} PASS"),
             Err(reason) => {

@@ -3,7 +3,7 @@
 //! the way an administrator's session would.
 
 use crate::raw::{GuardedPage, RawDevice};
-use crate::Test;
+use crate::{expect, Test};
 use kwasm_abi::errno::{E2BIG, EFAULT, EINVAL, ENOTTY, EPERM, EPROTO};
 use kwasm_abi::ioctl::{self, ioc, DIR_READ, DIR_WRITE, MAGIC};
 use kwasm_abi::{RequestHeader, VersionInfo, ABI_VERSION, DEVICE_PATH};
@@ -51,14 +51,6 @@ fn loaded() -> bool {
     fs::read_to_string("/proc/modules")
         .map(|m| m.lines().any(|l| l.starts_with("kwasm ")))
         .unwrap_or(false)
-}
-
-fn expect(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what())
-    }
 }
 
 /// Loading with selftest=1 runs the allocator checks in the kernel.

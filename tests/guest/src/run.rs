@@ -4,7 +4,7 @@
 //! clean refusals of bad images and requests.
 
 use crate::raw::RawDevice;
-use crate::Test;
+use crate::{expect, Test};
 use kwasm_abi::errno::{EBADMSG, EFAULT, EOPNOTSUPP};
 use kwasm_abi::{ioctl, Outcome, RunRequest, UserBuf, ENGINE_NATIVE, ENGINE_PULLEY};
 use std::process::{Child, Command, Output, Stdio};
@@ -46,16 +46,10 @@ pub const TESTS: &[Test] = &[
     ("run-ps-kill", ps_kill),
     ("run-module-limits", module_limits),
     ("run-rmmod-while-running", rmmod_while_running),
-    ("run-unload-module", unload_module),
 ];
 
-fn expect(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what())
-    }
-}
+/// Runs after every other test: the module unloads once nothing uses it.
+pub const LAST: &[Test] = &[("run-unload-module", unload_module)];
 
 /// `kwasm run --engine E ARGS...`
 fn kwasm(engine: &str, args: &[&str]) -> Result<Output, String> {
@@ -645,7 +639,8 @@ fn bad_requests() -> Result<(), String> {
             },
         )?;
     }
-    let cases: [(fn(&mut RunRequest), i32, &str); 5] = [
+    type Case = (fn(&mut RunRequest), i32, &'static str);
+    let cases: [Case; 5] = [
         (|r| r.engine.engine = 9, EOPNOTSUPP, "unknown engine"),
         (|r| r.engine.flags = 1 << 9, EOPNOTSUPP, "unknown flag"),
         (|r| r.image.len = 0, EBADMSG, "empty image"),

@@ -20,7 +20,7 @@ unsafe fn word<'a>(lock: *mut usize) -> &'a AtomicUsize {
 
 fn wait(spins: &mut u32) {
     *spins += 1;
-    if *spins % 64 == 0 {
+    if (*spins).is_multiple_of(64) {
         sched::cond_resched();
     } else {
         core::hint::spin_loop();
