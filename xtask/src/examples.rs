@@ -85,6 +85,19 @@ pub fn share_files(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
         let name = file_name(&path)?;
         files.push((format!("share/kwasm/tests/{name}"), path));
     }
+    let hostile = paths.repo.join("tests/hostile");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&hostile)
+        .with_context(|| format!("listing {}", hostile.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    entries.sort();
+    for path in entries
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "wat"))
+    {
+        let name = file_name(&path)?;
+        files.push((format!("share/kwasm/hostile/{name}"), path));
+    }
     Ok(files)
 }
 

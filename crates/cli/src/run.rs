@@ -76,8 +76,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub timeout: Option<(String, u64)>,
 
-    /// Cap the program's linear memory: bytes, or with K/KiB, M/MiB, G/GiB
-    /// (powers of 1024), e.g. 64MiB [default: the module's own maximum]
+    /// Cap each of the program's linear memories (and tables, at 8 bytes an
+    /// element): bytes, or with K/KiB, M/MiB, G/GiB (powers of 1024), e.g.
+    /// 64MiB [default: the module's own maximum]
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub max_memory: Option<u64>,
 

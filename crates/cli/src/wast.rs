@@ -213,9 +213,15 @@ fn to_abi(v: &Val) -> Result<Value, Failure> {
             kind: VALUE_EXTERNREF,
             ..Value::default()
         },
-        Val::FuncRef { null: false } | Val::ExternRef(Some(_)) => {
+        Val::ExternRef(Some(n)) => Value {
+            kind: VALUE_EXTERNREF,
+            flags: VALUE_FLAG_NONNULL,
+            bits: n as u64,
+            ..Value::default()
+        },
+        Val::FuncRef { null: false } => {
             return Err(Failure::Unsupported(format!(
-                "argument {v}: only null references cross kwasm's ABI (host references need Wasmtime's gc feature)"
+                "argument {v}: a function cannot be named across kwasm's ABI"
             )))
         }
     })
@@ -232,6 +238,7 @@ fn from_abi(v: &Value) -> Result<Val, Failure> {
             null: v.flags & VALUE_FLAG_NONNULL == 0,
         },
         VALUE_EXTERNREF if v.is_null() => Val::ExternRef(None),
+        VALUE_EXTERNREF => Val::ExternRef(Some(v.bits as u32)),
         k => {
             return Err(Failure::Other(format!(
                 "kwasm.ko returned a value of kind {k} the runner cannot compare"
@@ -254,11 +261,15 @@ mod tests {
             Val::V128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10),
             Val::FuncRef { null: true },
             Val::ExternRef(None),
+            Val::ExternRef(Some(7)),
         ];
         for v in vals {
             assert_eq!(from_abi(&to_abi(&v).unwrap()).unwrap(), v);
         }
-        assert!(matches!(to_abi(&Val::ExternRef(Some(1))), Err(Failure::Unsupported(_))));
+        assert!(matches!(
+            to_abi(&Val::FuncRef { null: false }),
+            Err(Failure::Unsupported(_))
+        ));
         let non_null = Value {
             kind: VALUE_FUNCREF,
             flags: VALUE_FLAG_NONNULL,

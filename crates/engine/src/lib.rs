@@ -25,14 +25,14 @@ use alloc::format;
 use alloc::string::String;
 pub use cpu::{CpuFeature, CpuFeatures, CPU_FEATURES, REQUIRED_CPU_FEATURES};
 use kwasm_abi::{ENGINE_NATIVE, ENGINE_PULLEY};
-use wasmtime::{Config, Result, WasmFeatures};
+use wasmtime::{Collector, Config, Result, WasmFeatures};
 
 /// The Wasmtime release both sides are built with (pinned in Cargo.toml).
 pub const WASMTIME_VERSION: &str = "50.0.1";
 
 /// Bump whenever [`Settings::config`] changes in a way that changes
 /// compiled code or what the runtime accepts.
-const CONFIG_REVISION: u32 = 1;
+const CONFIG_REVISION: u32 = 2;
 
 /// Which engine runs the code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,10 +157,15 @@ impl Settings {
             .wasm_custom_page_sizes(false)
             .wasm_wide_arithmetic(false)
             .wasm_features(WasmFeatures::REFERENCE_TYPES, true)
+            // externref: GC types without the GC proposal itself, on the
+            // deferred reference-counting collector. Its heap follows the
+            // memory settings above (no reservation, explicit checks).
+            .wasm_features(WasmFeatures::GC_TYPES, true)
             .wasm_features(WasmFeatures::FUNCTION_REFERENCES, false)
             .wasm_features(WasmFeatures::EXCEPTIONS, false)
             .wasm_features(WasmFeatures::THREADS, false)
             .wasm_features(WasmFeatures::COMPONENT_MODEL, false);
+        config.collector(Collector::DeferredReferenceCounting);
         // SAFETY: x86-64 native code always runs with SSE available (the
         // module enables the FPU around it), so Cranelift's float ABI is
         // sound even though the kernel crate itself is soft-float.

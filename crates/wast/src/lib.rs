@@ -106,9 +106,11 @@ impl Failure {
     pub fn from_wasmtime_compile_error(text: &str) -> Failure {
         // e.g. "gc types are disallowed but found type which requires gc"
         // (externref without the `gc` feature), "threads support is not
-        // enabled", "... disabled at compile time".
+        // enabled", "memory64 must be enabled for 64-bit memories", "...
+        // disabled at compile time".
         const UNSUPPORTED: &[&str] = &[
             "support is not enabled",
+            "must be enabled",
             "disabled at compile time",
             "not supported",
             "gc types are disallowed",

@@ -36,9 +36,6 @@ fn directive_count(file: &TestFile<'static>) -> usize {
 /// Why a directive may be skipped on kwasm's engine; anything else is a
 /// regression.
 const EXPECTED_SKIPS: &[&str] = &[
-    // externref: Wasmtime validates it only with its `gc` Cargo feature,
-    // which kwasm (no_std, in the kernel) does not build.
-    "gc types are disallowed but found type which requires gc",
     // Core 2.0 says a second memory is invalid and the byte after
     // memory.size/grow must be a plain zero; multi-memory, always on in
     // kwasm, makes both valid.

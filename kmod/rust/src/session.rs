@@ -17,7 +17,7 @@ use core::mem::size_of;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use kwasm_abi::session::{MAX_SESSION_INSTANCES, SESSION_SPECTEST};
 use kwasm_abi::{Error, InstanceRequest, InstantiateRequest, Outcome, SessionRequest, Value};
-use wasmtime::{Instance, Linker, Store, Val};
+use wasmtime::{AsContext, Instance, Linker, RootScope, Store, Val};
 
 /// What an open file's `private_data` points to once it is a session.
 pub struct Session {
@@ -247,22 +247,28 @@ impl Live {
         let Some(func) = instance.get_func(&mut self.store, name) else {
             return Report::new(Outcome::BadCall, format!("no exported function `{name}`"));
         };
-        let ty = func.ty(&self.store);
-        let args = match wasm::to_vals(params, ty.params()) {
+        // Host references made for this call are unrooted when it ends.
+        let mut store = RootScope::new(&mut self.store);
+        let ty = func.ty(&store);
+        let args = match wasm::to_vals(&mut store, params, ty.params()) {
             Ok(args) => args,
             Err(report) => return report,
         };
         let mut results = vec![Val::I32(0); ty.results().len()];
-        match wasm::enter(&mut self.store, status, |store| func.call(store, &args, &mut results)) {
+        match wasm::enter(&mut store, status, |s| func.call(s, &args, &mut results)) {
             Err(report) => report,
             Ok(Err(e)) => Report::ended(e),
-            Ok(Ok(())) => results_report(&results),
+            Ok(Ok(())) => results_report(&store, &results),
         }
     }
 
     fn get(&mut self, instance: Instance, name: &str) -> Report {
-        match instance.get_global(&mut self.store, name) {
-            Some(global) => results_report(&[global.get(&mut self.store)]),
+        let mut store = RootScope::new(&mut self.store);
+        match instance.get_global(&mut store, name) {
+            Some(global) => {
+                let value = global.get(&mut store);
+                results_report(&store, &[value])
+            }
             None => Report::new(Outcome::BadCall, format!("no exported global `{name}`")),
         }
     }
@@ -275,8 +281,9 @@ impl Live {
     }
 }
 
-fn results_report(values: &[Val]) -> Report {
-    match values.iter().map(wasm::from_val).collect::<Option<Vec<Value>>>() {
+fn results_report(store: impl AsContext, values: &[Val]) -> Report {
+    let store = store.as_context();
+    match values.iter().map(|v| wasm::from_val(&store, v)).collect::<Option<Vec<Value>>>() {
         Some(results) => Report {
             results,
             ..Report::new(Outcome::Returned, String::new())

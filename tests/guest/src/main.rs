@@ -10,6 +10,7 @@
 //! The host also fails the run if the kernel log shows any warning, so these
 //! tests only check what a user of the module would see.
 
+mod hostile;
 mod module;
 mod raw;
 mod run;
@@ -39,12 +40,20 @@ fn main() -> ExitCode {
         Some("--fpu-burner") => return run::fpu_burner(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10)),
         _ => {}
     }
+    // `--only NAME,...`: just those tests (while working on them, with
+    // the module already loaded).
+    let only: Option<Vec<&str>> = match args.get(1).map(String::as_str) {
+        Some("--only") => Some(args.get(2).map(|s| s.split(',').collect()).unwrap_or_default()),
+        _ => None,
+    };
     let mut failed = 0;
     for (name, test) in module::TESTS
         .iter()
         .chain(run::TESTS)
         .chain(session::TESTS)
+        .chain(hostile::TESTS)
         .chain(run::LAST)
+        .filter(|(name, _)| only.as_ref().is_none_or(|o| o.contains(name)))
     {
         match test() {
             Ok(()) => println!("KWASM-TEST {name} PASS"),

@@ -5,8 +5,9 @@
 use kwasm_engine::Settings;
 use kwasm_wast::{Failure, Handle, Target, Val};
 use wasmtime::{
-    Engine, Error, Extern, Func, Global, GlobalType, Instance, Linker, Memory, MemoryType, Module, Mutability, Ref,
-    RefType, Store, Table, TableType, Trap, UnknownImportError, ValType, V128,
+    AsContext, AsContextMut, Engine, Error, Extern, ExternRef, Func, Global, GlobalType, Instance, Linker, Memory,
+    MemoryType, Module, Mutability, Ref, RefType, RootScope, Store, Table, TableType, Trap, UnknownImportError,
+    ValType, V128,
 };
 
 /// kwasm's Pulley engine, without fuel. Build once and share: compiling an
@@ -110,12 +111,16 @@ impl Target for PulleyTarget {
             .instance(handle)?
             .get_func(&mut self.store, export)
             .ok_or_else(|| Failure::Other(format!("no exported function \"{export}\"")))?;
-        let params = args.iter().map(to_wasmtime).collect::<Result<Vec<_>, _>>()?;
-        let ty = func.ty(&self.store);
+        let mut store = RootScope::new(&mut self.store);
+        let params = args
+            .iter()
+            .map(|v| to_wasmtime(&mut store, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ty = func.ty(&store);
         let mut results: Vec<wasmtime::Val> = ty.results().map(|t| default_val(&t)).collect();
-        func.call(&mut self.store, &params, &mut results)
+        func.call(&mut store, &params, &mut results)
             .map_err(|e| run_failure(&e))?;
-        results.iter().map(from_wasmtime).collect()
+        results.iter().map(|v| from_wasmtime(&store, v)).collect()
     }
 
     fn get(&mut self, handle: Handle, name: &str) -> Result<Val, Failure> {
@@ -123,7 +128,9 @@ impl Target for PulleyTarget {
             Some(Extern::Global(global)) => global,
             _ => return Err(Failure::Other(format!("no exported global \"{name}\""))),
         };
-        from_wasmtime(&global.get(&mut self.store))
+        let mut store = RootScope::new(&mut self.store);
+        let value = global.get(&mut store);
+        from_wasmtime(&store, &value)
     }
 }
 
@@ -146,7 +153,7 @@ fn run_failure(e: &Error) -> Failure {
     }
 }
 
-fn to_wasmtime(v: &Val) -> Result<wasmtime::Val, Failure> {
+fn to_wasmtime(store: impl AsContextMut, v: &Val) -> Result<wasmtime::Val, Failure> {
     Ok(match *v {
         Val::I32(v) => wasmtime::Val::I32(v as i32),
         Val::I64(v) => wasmtime::Val::I64(v as i64),
@@ -155,15 +162,18 @@ fn to_wasmtime(v: &Val) -> Result<wasmtime::Val, Failure> {
         Val::V128(v) => wasmtime::Val::V128(V128::from(v)),
         Val::FuncRef { null: true } => wasmtime::Val::FuncRef(None),
         Val::ExternRef(None) => wasmtime::Val::ExternRef(None),
-        Val::FuncRef { null: false } | Val::ExternRef(Some(_)) => {
+        Val::ExternRef(Some(n)) => wasmtime::Val::ExternRef(Some(
+            ExternRef::new(store, n).map_err(|e| Failure::Other(format!("{e:#}")))?,
+        )),
+        Val::FuncRef { null: false } => {
             return Err(Failure::Unsupported(format!(
-                "argument {v}: host references need Wasmtime's gc feature"
+                "argument {v}: a function cannot be named from a script"
             )))
         }
     })
 }
 
-fn from_wasmtime(v: &wasmtime::Val) -> Result<Val, Failure> {
+fn from_wasmtime(store: impl AsContext, v: &wasmtime::Val) -> Result<Val, Failure> {
     Ok(match v {
         wasmtime::Val::I32(v) => Val::I32(*v as u32),
         wasmtime::Val::I64(v) => Val::I64(*v as u64),
@@ -172,6 +182,10 @@ fn from_wasmtime(v: &wasmtime::Val) -> Result<Val, Failure> {
         wasmtime::Val::V128(v) => Val::V128(v.as_u128()),
         wasmtime::Val::FuncRef(f) => Val::FuncRef { null: f.is_none() },
         wasmtime::Val::ExternRef(None) => Val::ExternRef(None),
+        wasmtime::Val::ExternRef(Some(r)) => {
+            let data = r.data(&store).map_err(|e| Failure::Other(format!("{e:#}")))?;
+            Val::ExternRef(data.and_then(|d| d.downcast_ref::<u32>()).copied())
+        }
         other => return Err(Failure::Unsupported(format!("result {other:?}"))),
     })
 }

@@ -16,8 +16,11 @@ use kwasm_abi::list::{STATE_LOADING, STATE_RUNNING};
 use kwasm_abi::Error as AbiError;
 use kwasm_engine::{EngineKind, Settings};
 use wasmtime::{
-    CallHook, Engine, Error, ResourceLimiter, Result, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+    AsContextMut, CallHook, Engine, Error, ResourceLimiter, Result, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
 };
+
+/// What one table element costs, for capping tables by the memory limit.
+const TABLE_ELEMENT_BYTES: usize = 8;
 
 /// Why the host ended a run; travels through Wasmtime as an error.
 #[derive(Debug)]
@@ -115,7 +118,10 @@ pub fn new_store(
 ) -> Result<Store<RunState>, Report> {
     let mut builder = StoreLimitsBuilder::new().instances(max_instances);
     if let Some(max) = params::tighter(limits.max_memory, params::max_memory()) {
-        builder = builder.memory_size(usize::try_from(max).unwrap_or(usize::MAX));
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        // Tables are kernel memory too: the same cap bounds each table,
+        // at a pointer per element.
+        builder = builder.memory_size(max).table_elements(max / TABLE_ELEMENT_BYTES);
     }
     let state = RunState {
         wasi,
@@ -150,17 +156,18 @@ pub fn new_store(
 /// accounted to `status`, under the time limit, with the epoch ticking.
 /// However wasm was left (a trap unwinds past the call hooks), the wasm
 /// section has ended when this returns.
-pub fn enter<R>(
-    store: &mut Store<RunState>,
+pub fn enter<S: AsContextMut<Data = RunState>, R>(
+    store: &mut S,
     status: &'static Status,
-    f: impl FnOnce(&mut Store<RunState>) -> R,
+    f: impl FnOnce(&mut S) -> R,
 ) -> Result<R, Report> {
-    let ticker = Ticker::start(store.engine()).ok_or_else(|| load_failed("out of memory starting the epoch timer"))?;
-    let state = store.data_mut();
+    let mut cx = store.as_context_mut();
+    let ticker = Ticker::start(cx.engine()).ok_or_else(|| load_failed("out of memory starting the epoch timer"))?;
+    let state = cx.data_mut();
     state.status = status;
     state.limits.status = status;
     state.deadline_ns = state.timeout_ns.map(|t| clock::monotonic_ns().saturating_add(t));
-    store.set_epoch_deadline(1);
+    cx.set_epoch_deadline(1);
     status.state.store(STATE_RUNNING, Ordering::Relaxed);
     let result = f(store);
     section::leave();

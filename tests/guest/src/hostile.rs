@@ -1,0 +1,138 @@
+//! The hostile wasm corpus (`tests/hostile/`, installed under
+//! /share/kwasm/hostile): every case on both engines, three passes, each
+//! ending as its `run:` line says, and the kernel's vmalloc and
+//! unreclaimable slab usage flat from the first pass to the last.
+
+use crate::{expect, Test};
+use std::process::{Command, Stdio};
+
+const CORPUS: &str = "/share/kwasm/hostile";
+const PASSES: usize = 3;
+/// Growth allowed between the end of the first pass and the end of the
+/// last (per-CPU caches and lazily built kernel state come and go); a leak
+/// of one page per run would exceed it.
+const TOLERANCE_KIB: i64 = 512;
+
+pub const TESTS: &[Test] = &[("hostile-corpus", corpus)];
+
+/// One `;; run:` line.
+#[derive(Debug)]
+struct Case {
+    file: String,
+    flags: Vec<String>,
+    args: Vec<String>,
+    outcome: String,
+    text: String,
+}
+
+fn cases() -> Result<Vec<Case>, String> {
+    let mut files: Vec<_> = std::fs::read_dir(CORPUS)
+        .map_err(|e| format!("{CORPUS}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wat"))
+        .collect();
+    files.sort();
+    let mut cases = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        for line in text.lines().filter_map(|l| l.strip_prefix(";; run: ")) {
+            let (command, expected) = line
+                .split_once(" => ")
+                .ok_or_else(|| format!("{}: no `=>` in {line:?}", path.display()))?;
+            let (flags, args) = command.split_once(" -- ").unwrap_or((command, ""));
+            let (outcome, text) = expected.split_once(' ').unwrap_or((expected, ""));
+            cases.push(Case {
+                file: path.display().to_string(),
+                flags: flags.split_whitespace().map(String::from).collect(),
+                args: args.split_whitespace().map(String::from).collect(),
+                outcome: outcome.to_string(),
+                text: text.trim().to_string(),
+            });
+        }
+    }
+    expect(!cases.is_empty(), || format!("no cases under {CORPUS}"))?;
+    Ok(cases)
+}
+
+fn run(case: &Case, engine: &str) -> Result<(), String> {
+    let out = Command::new("kwasm")
+        .args(["run", "--engine", engine])
+        .args(&case.flags)
+        .arg(&case.file)
+        .args(&case.args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run kwasm: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code();
+    let ok = match case.outcome.as_str() {
+        "returns" => code == Some(0) && stdout.trim() == case.text,
+        "trap" => code == Some(134) && stderr.contains(&case.text),
+        "refused" => code == Some(1) && stderr.contains(&case.text),
+        "exit" => code.map(|c| c.to_string()) == Some(case.text.clone()),
+        other => return Err(format!("{}: unknown outcome `{other}`", case.file)),
+    };
+    expect(ok, || {
+        format!(
+            "{engine} {} {:?} -- {:?}: want {} {:?}, got exit {code:?}, stdout {:?}, stderr {:?}",
+            case.file,
+            case.flags,
+            case.args,
+            case.outcome,
+            case.text,
+            stdout.trim(),
+            stderr.trim()
+        )
+    })
+}
+
+/// (VmallocUsed, SUnreclaim) in KiB.
+fn kernel_memory() -> Result<(i64, i64), String> {
+    let info = std::fs::read_to_string("/proc/meminfo").map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            .ok_or_else(|| format!("/proc/meminfo has no {name}"))
+    };
+    Ok((field("VmallocUsed:")?, field("SUnreclaim:")?))
+}
+
+fn corpus() -> Result<(), String> {
+    let cases = cases()?;
+    let mut after_first = None;
+    let mut last = (0, 0);
+    for pass in 0..PASSES {
+        let mut failures = Vec::new();
+        for engine in ["native", "pulley"] {
+            for case in &cases {
+                if let Err(e) = run(case, engine) {
+                    failures.push(e);
+                }
+            }
+        }
+        expect(failures.is_empty(), || {
+            format!(
+                "pass {pass}: {} cases failed: {}",
+                failures.len(),
+                failures.join(" || ")
+            )
+        })?;
+        last = kernel_memory()?;
+        if pass == 0 {
+            after_first = Some(last);
+        }
+    }
+    let first = after_first.unwrap_or(last);
+    let (vmalloc, slab) = (last.0 - first.0, last.1 - first.1);
+    println!(
+        "hostile corpus: {} cases x 2 engines x {PASSES} passes; vmalloc {vmalloc:+} KiB, unreclaimable slab {slab:+} KiB after the first pass",
+        cases.len()
+    );
+    expect(vmalloc <= TOLERANCE_KIB && slab <= TOLERANCE_KIB, || {
+        format!(
+            "kernel memory grew across passes: vmalloc {vmalloc:+} KiB, slab {slab:+} KiB (tolerance {TOLERANCE_KIB})"
+        )
+    })
+}
