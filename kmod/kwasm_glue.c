@@ -14,6 +14,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
+#include <linux/uio.h>
 #include <linux/hrtimer.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -46,7 +47,8 @@ bool kwasm_signal_pending(void);
 u64 kwasm_clock_realtime_ns(void);
 u64 kwasm_clock_monotonic_ns(void);
 u64 kwasm_clock_task_cputime_ns(void);
-loff_t *kwasm_file_pos(struct file *file);
+ssize_t kwasm_file_write(struct file *file, const void *buf, size_t len);
+ssize_t kwasm_file_read(struct file *file, void *buf, size_t len);
 umode_t kwasm_file_mode(struct file *file);
 unsigned int kwasm_file_flags(struct file *file);
 void *kwasm_ticker_new(void *data);
@@ -129,9 +131,25 @@ u64 kwasm_clock_task_cputime_ns(void)
 	return current->se.sum_exec_runtime;
 }
 
-loff_t *kwasm_file_pos(struct file *file)
+/* Reads and writes through ->read_iter/->write_iter with a kernel buffer.
+ * kernel_read/kernel_write refuse files that also have ->read/->write
+ * (/dev/null, /dev/zero, ...); the vfs_iter_* calls do not. */
+ssize_t kwasm_file_write(struct file *file, const void *buf, size_t len)
 {
-	return &file->f_pos;
+	struct kvec kvec = { .iov_base = (void *)buf, .iov_len = len };
+	struct iov_iter iter;
+
+	iov_iter_kvec(&iter, ITER_SOURCE, &kvec, 1, len);
+	return vfs_iter_write(file, &iter, &file->f_pos, 0);
+}
+
+ssize_t kwasm_file_read(struct file *file, void *buf, size_t len)
+{
+	struct kvec kvec = { .iov_base = buf, .iov_len = len };
+	struct iov_iter iter;
+
+	iov_iter_kvec(&iter, ITER_DEST, &kvec, 1, len);
+	return vfs_iter_read(file, &iter, &file->f_pos, 0);
 }
 
 umode_t kwasm_file_mode(struct file *file)

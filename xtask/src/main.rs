@@ -66,7 +66,7 @@ enum Command {
         #[arg(long)]
         guest_only: bool,
         /// Guest timeout per kernel, in seconds.
-        #[arg(long, default_value_t = 600)]
+        #[arg(long, default_value_t = 1500)]
         timeout: u64,
         /// Echo the guest's serial console while it runs.
         #[arg(long, short)]

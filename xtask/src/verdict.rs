@@ -30,6 +30,9 @@ const KERNEL_PROBLEMS: &[&str] = &[
     "Kernel panic",
     "UBSAN:",
     "blocked for more than",
+    // The VFS refusing how a module calls it (e.g. kernel_write on a file
+    // with both ->write and ->write_iter): a bug in the caller.
+    "not supported for file",
 ];
 
 /// Taint bits a test run may set: O (out-of-tree module, 12) and E

@@ -15,6 +15,7 @@ mod module;
 mod raw;
 mod run;
 mod session;
+mod stress;
 
 use std::process::ExitCode;
 
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         .chain(run::TESTS)
         .chain(session::TESTS)
         .chain(hostile::TESTS)
+        .chain(stress::TESTS)
         .chain(run::LAST)
         .filter(|(name, _)| only.as_ref().is_none_or(|o| o.contains(name)))
     {

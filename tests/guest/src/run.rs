@@ -266,7 +266,18 @@ fn hello(engine: &str) -> Result<(), String> {
             format!("no line {line:?} in: {stdout}")
         })?;
     }
-    Ok(())
+    // Standard streams on character devices: /dev/null takes the output
+    // (it has both ->write and ->write_iter, which kernel_write refuses).
+    let null = || std::fs::OpenOptions::new().read(true).write(true).open("/dev/null");
+    let quiet = Command::new("kwasm")
+        .args(["run", "--engine", engine, &wasm])
+        .stdin(null().map_err(|e| e.to_string())?)
+        .stdout(null().map_err(|e| e.to_string())?)
+        .output()
+        .map_err(|e| format!("cannot run kwasm: {e}"))?;
+    expect(quiet.status.success(), || {
+        format!("hello > /dev/null: {}", describe(&quiet))
+    })
 }
 
 fn cowsay() -> Result<(), String> {

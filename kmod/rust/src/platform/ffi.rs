@@ -23,8 +23,6 @@ extern "C" {
     pub fn capable(cap: c_int) -> bool;
     pub fn fget(fd: c_uint) -> *mut File;
     pub fn fput(file: *mut File);
-    pub fn kernel_write(file: *mut File, buf: *const c_void, count: usize, pos: *mut i64) -> isize;
-    pub fn kernel_read(file: *mut File, buf: *mut c_void, count: usize, pos: *mut i64) -> isize;
     pub fn get_random_bytes(buf: *mut c_void, len: usize);
     pub fn lookup_address(address: c_ulong, level: *mut c_uint) -> *mut c_void;
     pub fn is_vmalloc_addr(addr: *const c_void) -> bool;
@@ -43,7 +41,8 @@ extern "C" {
     pub fn kwasm_clock_realtime_ns() -> u64;
     pub fn kwasm_clock_monotonic_ns() -> u64;
     pub fn kwasm_clock_task_cputime_ns() -> u64;
-    pub fn kwasm_file_pos(file: *mut File) -> *mut i64;
+    pub fn kwasm_file_write(file: *mut File, buf: *const c_void, len: usize) -> isize;
+    pub fn kwasm_file_read(file: *mut File, buf: *mut c_void, len: usize) -> isize;
     pub fn kwasm_file_mode(file: *mut File) -> u16;
     pub fn kwasm_file_flags(file: *mut File) -> c_uint;
     pub fn kwasm_ticker_new(data: *mut c_void) -> *mut c_void;

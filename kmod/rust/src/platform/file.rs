@@ -40,15 +40,15 @@ impl FileRef {
     /// `write(2)` from a kernel buffer at the file's position. Err(errno).
     pub fn write(&self, data: &[u8]) -> Result<usize, i32> {
         // SAFETY: we hold a reference on the file; `data` is a valid kernel
-        // buffer; the position pointer is the file's own f_pos.
-        let n = unsafe { ffi::kernel_write(self.0, data.as_ptr().cast(), data.len(), ffi::kwasm_file_pos(self.0)) };
+        // buffer of `data.len()` bytes for the call.
+        let n = unsafe { ffi::kwasm_file_write(self.0, data.as_ptr().cast(), data.len()) };
         ffi::neg_errno(n).map_or(Ok(n as usize), Err)
     }
 
     /// `read(2)` into a kernel buffer at the file's position. Err(errno).
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, i32> {
         // SAFETY: as write(), with a writable buffer.
-        let n = unsafe { ffi::kernel_read(self.0, buf.as_mut_ptr().cast(), buf.len(), ffi::kwasm_file_pos(self.0)) };
+        let n = unsafe { ffi::kwasm_file_read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
         ffi::neg_errno(n).map_or(Ok(n as usize), Err)
     }
 

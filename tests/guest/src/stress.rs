@@ -1,0 +1,249 @@
+//! Lifecycle and load: programs killed at random moments, and 32
+//! instances at once on two CPUs. Both end by checking that nothing runs
+//! any more and that the kernel's vmalloc and unreclaimable slab usage is
+//! back where it started (the module's allocations all come from there).
+
+use crate::{expect, Test};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const WAT: &str = "/share/kwasm/tests";
+const EXAMPLES: &str = "/share/kwasm/examples";
+
+/// Kills in the stress test.
+const KILLS: usize = 200;
+/// A signalled program must be gone within this (it is promptly: a timer
+/// tick; the slack is for TCG and a loaded machine).
+const PROMPT: Duration = Duration::from_secs(5);
+/// Kernel memory growth allowed over a whole test (see hostile.rs).
+const TOLERANCE_KIB: i64 = 1024;
+/// How long the soak keeps 32 instances busy.
+const SOAK: Duration = Duration::from_secs(60);
+
+pub const TESTS: &[Test] = &[("stress-kill-anytime", kill_anytime), ("stress-soak-32", soak)];
+
+/// xorshift64*, seeded: the same sequence of kills every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// (VmallocUsed, SUnreclaim) in KiB.
+fn kernel_memory() -> Result<(i64, i64), String> {
+    let info = std::fs::read_to_string("/proc/meminfo").map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            .ok_or_else(|| format!("/proc/meminfo has no {name}"))
+    };
+    Ok((field("VmallocUsed:")?, field("SUnreclaim:")?))
+}
+
+/// The memory check both tests end with; also that `kwasm ps` is empty.
+fn back_to_baseline(what: &str, before: (i64, i64)) -> Result<String, String> {
+    let ps = Command::new("kwasm").arg("ps").output().map_err(|e| e.to_string())?;
+    let listed = String::from_utf8_lossy(&ps.stdout).lines().skip(1).count();
+    expect(listed == 0, || {
+        format!(
+            "{what}: kwasm ps still lists programs: {}",
+            String::from_utf8_lossy(&ps.stdout)
+        )
+    })?;
+    let after = kernel_memory()?;
+    let (vmalloc, slab) = (after.0 - before.0, after.1 - before.1);
+    expect(vmalloc <= TOLERANCE_KIB && slab <= TOLERANCE_KIB, || {
+        format!("{what}: kernel memory did not come back: vmalloc {vmalloc:+} KiB, slab {slab:+} KiB")
+    })?;
+    Ok(format!("vmalloc {vmalloc:+} KiB, unreclaimable slab {slab:+} KiB"))
+}
+
+/// What a killed run was doing.
+const VICTIMS: [(&str, &[&str]); 5] = [
+    ("compute", &["--invoke", "spin", "/share/kwasm/tests/loop.wat"]),
+    ("calls", &["--invoke", "spin_calls", "/share/kwasm/tests/loop.wat"]),
+    (
+        "memory.grow",
+        &[
+            "--max-memory",
+            "64MiB",
+            "--invoke",
+            "grow_by_one",
+            "/share/kwasm/hostile/memory-bombs.wat",
+        ],
+    ),
+    (
+        "host calls",
+        &["--invoke", "yield_forever", "/share/kwasm/hostile/host-loops.wat"],
+    ),
+    (
+        "output",
+        &["/share/kwasm/examples/stress.wasm", "--mib", "8", "--words", "200000"],
+    ),
+];
+
+fn start(engine: &str, args: &[&str]) -> Result<Child, String> {
+    Command::new("kwasm")
+        .args(["run", "--engine", engine])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run kwasm: {e}"))
+}
+
+/// Waits for `child` up to [`PROMPT`]; Err if it is still running.
+fn reap(child: &mut Child) -> Result<Duration, String> {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > PROMPT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("still running {PROMPT:?} after the signal"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// SIGKILL or SIGINT at a random moment — while compiling or loading,
+/// computing, growing memory, in host calls, writing output — hundreds of
+/// times: each ends promptly and leaves nothing behind.
+fn kill_anytime() -> Result<(), String> {
+    // Warm the compile cache and Wasmtime's lazily built state first, so
+    // the baseline is the steady state.
+    for (_, args) in VICTIMS {
+        for engine in ["native", "pulley"] {
+            let mut child = start(engine, args)?;
+            std::thread::sleep(Duration::from_millis(1500));
+            // SAFETY: signalling our own child process.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            reap(&mut child)?;
+        }
+    }
+    let before = kernel_memory()?;
+    let mut rng = Rng(0x6b77_6173_6d21);
+    let mut slowest = Duration::ZERO;
+    for i in 0..KILLS {
+        let (what, args) = VICTIMS[i % VICTIMS.len()];
+        let engine = if rng.next() % 2 == 0 { "native" } else { "pulley" };
+        let signal = if rng.next() % 3 == 0 {
+            libc::SIGINT
+        } else {
+            libc::SIGKILL
+        };
+        let delay = Duration::from_millis(rng.next() % 400);
+        let mut child = start(engine, args)?;
+        std::thread::sleep(delay);
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let took = reap(&mut child)
+            .map_err(|e| format!("run {i} ({what}, {engine}, signal {signal} after {delay:?}): {e}"))?;
+        slowest = slowest.max(took);
+    }
+    let memory = back_to_baseline("after the kills", before)?;
+    println!("stress: {KILLS} runs killed at random moments; slowest exit {slowest:?} after the signal; {memory}");
+    Ok(())
+}
+
+/// One run of instance `i`'s program (even: compute, odd: output), with
+/// its result checked.
+fn soak_run(i: usize, expected_output: &[u8]) -> Result<(), String> {
+    let engine = if i % 4 < 2 { "native" } else { "pulley" };
+    let n = if engine == "native" { 2_000_000 } else { 100_000 };
+    let float = format!("{WAT}/float.wat");
+    let stress = format!("{EXAMPLES}/stress.wasm");
+    let args: Vec<&str> = if i % 2 == 0 {
+        vec!["--invoke", "f64_loop", &float]
+    } else {
+        vec![&stress, "--mib", "4", "--words", "3000", "--seed", "3"]
+    };
+    let n_arg = n.to_string();
+    let mut command = Command::new("kwasm");
+    command.args(["run", "--engine", engine]).args(&args);
+    if i % 2 == 0 {
+        command.arg(&n_arg);
+    }
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("instance {i}: cannot run kwasm: {e}"))?;
+    let correct = if i % 2 == 0 {
+        String::from_utf8_lossy(&out.stdout).trim() == (n / 2).to_string()
+    } else {
+        out.stdout == expected_output
+    };
+    expect(out.status.success() && correct, || {
+        format!(
+            "instance {i} ({engine} {args:?}): {} stdout {} bytes, stderr {}",
+            out.status,
+            out.stdout.len(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })
+}
+
+/// Runs 32 instances at once, each repeating its program until `until`
+/// (at least once); returns how many runs there were.
+fn soak_round(until: Instant, expected_output: &[u8]) -> Result<usize, String> {
+    let runs = AtomicUsize::new(0);
+    let errors: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..32)
+            .map(|i| {
+                let runs = &runs;
+                s.spawn(move || -> Result<(), String> {
+                    loop {
+                        soak_run(i, expected_output)?;
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        if Instant::now() >= until {
+                            return Ok(());
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .filter_map(|w| w.join().unwrap_or_else(|_| Err("a worker panicked".into())).err())
+            .collect()
+    });
+    expect(errors.is_empty(), || errors.join(" || "))?;
+    Ok(runs.into_inner())
+}
+
+/// 32 instances at once on two CPUs for a minute, half computing and half
+/// writing output, on both engines; every result checked.
+fn soak() -> Result<(), String> {
+    let reference = Command::new("kwasm-reference")
+        .args([
+            &format!("{EXAMPLES}/stress.wasm"),
+            "--mib",
+            "4",
+            "--words",
+            "3000",
+            "--seed",
+            "3",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run kwasm-reference: {e}"))?;
+    expect(reference.status.success(), || "the reference run failed".into())?;
+    // One round first: the baseline is the kernel with 32 programs' worth
+    // of caches already warm.
+    soak_round(Instant::now(), &reference.stdout)?;
+    let before = kernel_memory()?;
+    let runs = soak_round(Instant::now() + SOAK, &reference.stdout)?;
+    let memory = back_to_baseline("after the soak", before)?;
+    println!("soak: 32 instances for {SOAK:?}: {runs} runs, all results correct; {memory}");
+    Ok(())
+}
