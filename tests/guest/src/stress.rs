@@ -65,8 +65,9 @@ fn back_to_baseline(what: &str, before: (i64, i64)) -> Result<String, String> {
     Ok(format!("vmalloc {vmalloc:+} KiB, unreclaimable slab {slab:+} KiB"))
 }
 
-/// What a killed run was doing.
-const VICTIMS: [(&str, &[&str]); 5] = [
+/// What a killed run was doing (the blocking read gets a pipe nobody
+/// writes to as stdin).
+const VICTIMS: [(&str, &[&str]); 6] = [
     ("compute", &["--invoke", "spin", "/share/kwasm/tests/loop.wat"]),
     ("calls", &["--invoke", "spin_calls", "/share/kwasm/tests/loop.wat"]),
     (
@@ -87,13 +88,18 @@ const VICTIMS: [(&str, &[&str]); 5] = [
         "output",
         &["/share/kwasm/examples/stress.wasm", "--mib", "8", "--words", "200000"],
     ),
+    (
+        "blocking read",
+        &["--invoke", "drain", "/share/kwasm/tests/read-stdin.wat"],
+    ),
 ];
 
 fn start(engine: &str, args: &[&str]) -> Result<Child, String> {
     Command::new("kwasm")
         .args(["run", "--engine", engine])
         .args(args)
-        .stdin(Stdio::null())
+        // Held open (and never written) by the child handle until reaped.
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -117,8 +123,9 @@ fn reap(child: &mut Child) -> Result<Duration, String> {
 }
 
 /// SIGKILL or SIGINT at a random moment — while compiling or loading,
-/// computing, growing memory, in host calls, writing output — hundreds of
-/// times: each ends promptly and leaves nothing behind.
+/// computing, growing memory, in host calls, writing output, blocked
+/// reading a pipe — hundreds of times: each ends promptly and leaves
+/// nothing behind.
 fn kill_anytime() -> Result<(), String> {
     // Warm the compile cache and Wasmtime's lazily built state first, so
     // the baseline is the steady state.
