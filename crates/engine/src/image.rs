@@ -49,13 +49,12 @@ impl fmt::Display for ImageError {
 pub fn digest(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = 0x6b77_6173_6d2d_696d ^ (bytes.len() as u64).wrapping_mul(K);
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    let (words, rest) = bytes.as_chunks::<8>();
+    for w in words {
+        h = (h ^ u64::from_le_bytes(*w)).wrapping_mul(K).rotate_left(29);
     }
     let mut tail = [0u8; 8];
-    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    tail[..rest.len()].copy_from_slice(rest);
     h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K).rotate_left(29);
     // SplitMix64's finalizer: every input bit reaches every output bit.
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -91,7 +90,6 @@ pub fn unseal(sealed: &[u8]) -> Result<&[u8], ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
 
     #[test]
     fn sealed_images_round_trip() {
@@ -117,7 +115,7 @@ mod tests {
         let mut longer = sealed.clone();
         longer.push(0);
         assert_eq!(unseal(&longer), Err(ImageError::Unsealed));
-        assert_eq!(unseal(&vec![0; 64]), Err(ImageError::Unsealed));
+        assert_eq!(unseal(&[0; 64]), Err(ImageError::Unsealed));
     }
 
     #[test]

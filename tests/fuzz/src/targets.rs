@@ -217,8 +217,8 @@ fn instance_request(rng: &mut Rng) {
     let got = r.check();
     let ok = r.reserved == 0
         && r.reserved2 == 0
-        && r.params.len % VALUE_SIZE == 0
-        && r.results.len % VALUE_SIZE == 0
+        && r.params.len.is_multiple_of(VALUE_SIZE)
+        && r.results.len.is_multiple_of(VALUE_SIZE)
         && r.name.len <= MAX_NAME_LEN
         && r.params.len <= MAX_VALUES * VALUE_SIZE;
     assert_eq!(got.is_ok(), ok, "{r:?}: {got:?}");
