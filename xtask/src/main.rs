@@ -78,6 +78,19 @@ enum Command {
         #[command(flatten)]
         kernels: KernelsArg,
     },
+    /// Run the host fuzzers (request checks, ioctl decoding, string lists,
+    /// engine acceptance, image seal and loading) for longer than CI does:
+    /// a release build of `kwasm-fuzz`, N seconds per target.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Seed (decimal or 0x-hex; default: the CI seed).
+        #[arg(long)]
+        seed: Option<String>,
+        /// Only these targets (default: all).
+        targets: Vec<String>,
+    },
     /// Set up, build, boot a kernel, load kwasm.ko and run the example programs in it.
     Demo {
         #[arg(long, value_parser = parse_kernel, default_value = "6.12")]
@@ -183,6 +196,17 @@ fn run(cli: Cli) -> Result<i32> {
             test::run_tests(&paths, &opts)
         }
         Command::Demo { kernel } => guest::demo(&paths, kernel),
+        Command::Fuzz { seconds, seed, targets } => {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = std::process::Command::new(cargo);
+            cmd.args(["run", "--release", "-q", "-p", "kwasm-fuzz", "--", "--seconds"])
+                .arg(seconds.to_string())
+                .args(seed.iter().flat_map(|s| ["--seed".to_string(), s.clone()]))
+                .args(&targets)
+                .current_dir(&paths.repo);
+            let status = cmd.status()?;
+            Ok(status.code().unwrap_or(1))
+        }
         Command::Spec { kernels } => spec::report(&paths, &kernels.selected()),
     }
 }

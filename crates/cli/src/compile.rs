@@ -93,6 +93,7 @@ pub fn precompile(wasm: &[u8], settings: &Settings) -> Result<Vec<u8>> {
         .with_context(|| format!("cannot create {}", settings.describe()))?;
     engine
         .precompile_module(wasm)
+        .map(kwasm_engine::image::seal)
         .map_err(|e| anyhow::anyhow!("{e:?}"))
         .context("compiling the module failed")
 }
@@ -353,6 +354,7 @@ mod tests {
         let engine = wasmtime::Engine::new(&config).unwrap();
         // SAFETY: the image was just produced by `precompile` with the same
         // settings, in this process.
+        let image = kwasm_engine::image::unseal(image).unwrap();
         let module = unsafe { wasmtime::Module::deserialize(&engine, image) }.unwrap();
         let mut store = wasmtime::Store::new(&engine, ());
         store.set_epoch_deadline(1);

@@ -132,6 +132,7 @@ impl<'a> KernelTarget<'a> {
     fn compile_image(&self, wasm: &[u8]) -> Result<Vec<u8>, Failure> {
         self.compiler
             .precompile_module(wasm)
+            .map(kwasm_engine::image::seal)
             .map_err(|e| Failure::from_wasmtime_compile_error(&format!("{e:#}")))
     }
 }

@@ -20,19 +20,23 @@
 extern crate alloc;
 
 mod cpu;
+pub mod image;
 
 use alloc::format;
 use alloc::string::String;
+use core::fmt;
 pub use cpu::{CpuFeature, CpuFeatures, CPU_FEATURES, REQUIRED_CPU_FEATURES};
-use kwasm_abi::{ENGINE_NATIVE, ENGINE_PULLEY};
+use kwasm_abi::run::{ENGINE_FLAGS_ALL, ENGINE_FLAG_FUEL};
+use kwasm_abi::{EngineSpec, ENGINE_NATIVE, ENGINE_PULLEY};
 use wasmtime::{Collector, Config, Result, WasmFeatures};
 
 /// The Wasmtime release both sides are built with (pinned in Cargo.toml).
 pub const WASMTIME_VERSION: &str = "50.0.1";
 
 /// Bump whenever [`Settings::config`] changes in a way that changes
-/// compiled code or what the runtime accepts.
-const CONFIG_REVISION: u32 = 2;
+/// compiled code or what the runtime accepts. 2: externref (the GC heap);
+/// 3: images are sealed ([`image::seal`]).
+const CONFIG_REVISION: u32 = 3;
 
 /// Which engine runs the code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,6 +207,102 @@ impl Settings {
     }
 }
 
+/// Why the module refuses the engine a request names (the image is never
+/// touched then). Each says what to do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `EngineSpec::engine` is neither native nor Pulley.
+    UnknownEngine(u32),
+    /// `EngineSpec::flags` has bits this release does not define.
+    UnknownFlags(u32),
+    /// The image claims CPU features this release does not know.
+    UnknownCpuFeatures(u64),
+    /// A Pulley image that claims CPU features: no compiler makes one.
+    PulleyWithCpuFeatures(CpuFeatures),
+    /// Native code compiled without the features every float operation
+    /// needs inline ([`REQUIRED_CPU_FEATURES`]).
+    BelowBaseline(CpuFeatures),
+    /// The image's fingerprint is not the one these settings have.
+    Fingerprint { image: u64, ours: Settings },
+    /// Native code that uses features this CPU lacks.
+    CpuLacks(CpuFeatures),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::UnknownEngine(e) => write!(f, "unknown engine {e}"),
+            Refusal::UnknownFlags(bits) => write!(f, "unknown engine flags {bits:#x}"),
+            Refusal::UnknownCpuFeatures(bits) => write!(
+                f,
+                "the image uses CPU features this kwasm.ko does not know (bits {bits:#x}): use kwasm and kwasm.ko from the same release"
+            ),
+            Refusal::PulleyWithCpuFeatures(cpu) => write!(
+                f,
+                "a Pulley image that claims x86 CPU features ({}): not made by kwasm",
+                cpu.names()
+            ),
+            Refusal::BelowBaseline(missing) => write!(
+                f,
+                "native code must be compiled with at least {} (it lacks {}): recompile it with kwasm",
+                REQUIRED_CPU_FEATURES.names(),
+                missing.names()
+            ),
+            Refusal::Fingerprint { image, ours } => write!(
+                f,
+                "the image was compiled for another engine (fingerprint {image:#018x}); this kwasm.ko runs {} as {:#018x}: use kwasm and kwasm.ko from the same release",
+                ours.describe(),
+                ours.fingerprint()
+            ),
+            Refusal::CpuLacks(missing) => write!(
+                f,
+                "the image was compiled for {}, which this CPU lacks: recompile it on this machine (kwasm run does) or use --engine pulley",
+                missing.names()
+            ),
+        }
+    }
+}
+
+impl Settings {
+    /// The settings a request's [`EngineSpec`] names, if a module running on
+    /// a CPU with `available` features can run its images: a known engine
+    /// and known features, a fingerprint that matches them, and for native
+    /// code the baseline features and nothing this CPU lacks. The module
+    /// asks this before it reads an image.
+    pub fn accept(spec: &EngineSpec, available: CpuFeatures) -> Result<Settings, Refusal> {
+        let kind = EngineKind::from_abi(spec.engine).ok_or(Refusal::UnknownEngine(spec.engine))?;
+        if spec.flags & !ENGINE_FLAGS_ALL != 0 {
+            return Err(Refusal::UnknownFlags(spec.flags & !ENGINE_FLAGS_ALL));
+        }
+        let cpu = CpuFeatures::from_bits(spec.cpu_features).ok_or(Refusal::UnknownCpuFeatures(spec.cpu_features))?;
+        if kind == EngineKind::Pulley && !cpu.is_empty() {
+            return Err(Refusal::PulleyWithCpuFeatures(cpu));
+        }
+        let settings = Settings {
+            kind,
+            fuel: spec.flags & ENGINE_FLAG_FUEL != 0,
+            cpu,
+        };
+        if settings.fingerprint() != spec.fingerprint {
+            return Err(Refusal::Fingerprint {
+                image: spec.fingerprint,
+                ours: settings,
+            });
+        }
+        if kind == EngineKind::Native {
+            let below = REQUIRED_CPU_FEATURES.missing_from(cpu);
+            if !below.is_empty() {
+                return Err(Refusal::BelowBaseline(below));
+            }
+            let missing = cpu.missing_from(available);
+            if !missing.is_empty() {
+                return Err(Refusal::CpuLacks(missing));
+            }
+        }
+        Ok(settings)
+    }
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
@@ -252,6 +352,80 @@ mod tests {
             assert_eq!(EngineKind::from_abi(kind.abi()), Some(kind));
         }
         assert_eq!(EngineKind::from_abi(0), None);
+    }
+
+    fn spec(s: &Settings) -> EngineSpec {
+        EngineSpec {
+            engine: s.kind.abi(),
+            flags: if s.fuel { ENGINE_FLAG_FUEL } else { 0 },
+            fingerprint: s.fingerprint(),
+            cpu_features: s.cpu.bits(),
+        }
+    }
+
+    #[test]
+    fn accept_takes_what_kwasm_compiles() {
+        let cpu = REQUIRED_CPU_FEATURES.with(CpuFeatures::AVX2);
+        for s in [
+            Settings::pulley(false),
+            Settings::pulley(true),
+            Settings::native(true, REQUIRED_CPU_FEATURES),
+            Settings::native(false, cpu),
+        ] {
+            assert_eq!(Settings::accept(&spec(&s), cpu), Ok(s));
+        }
+    }
+
+    #[test]
+    fn accept_refuses_each_mismatch() {
+        let base = Settings::native(false, REQUIRED_CPU_FEATURES);
+        let avx2 = Settings::native(false, REQUIRED_CPU_FEATURES.with(CpuFeatures::AVX2));
+        let bare = Settings::native(false, CpuFeatures::SSE3);
+        let pulley_cpu = Settings {
+            cpu: CpuFeatures::SSE3,
+            ..Settings::pulley(false)
+        };
+        let mut flipped = spec(&base);
+        flipped.fingerprint ^= 1;
+        let mut unknown_bits = spec(&base);
+        unknown_bits.cpu_features |= 1 << 40;
+        let mut fuel_flag = spec(&base);
+        fuel_flag.flags = ENGINE_FLAG_FUEL;
+        let mut unknown_flag = spec(&base);
+        unknown_flag.flags = 1 << 9;
+        let have = REQUIRED_CPU_FEATURES;
+        let refusals = [
+            (EngineSpec::default(), Refusal::UnknownEngine(0)),
+            (unknown_flag, Refusal::UnknownFlags(1 << 9)),
+            (unknown_bits, Refusal::UnknownCpuFeatures(unknown_bits.cpu_features)),
+            (spec(&pulley_cpu), Refusal::PulleyWithCpuFeatures(CpuFeatures::SSE3)),
+            (
+                spec(&bare),
+                Refusal::BelowBaseline(CpuFeatures::SSSE3.with(CpuFeatures::SSE41)),
+            ),
+            (
+                flipped,
+                Refusal::Fingerprint {
+                    image: flipped.fingerprint,
+                    ours: base,
+                },
+            ),
+            (
+                fuel_flag,
+                Refusal::Fingerprint {
+                    image: base.fingerprint(),
+                    ours: Settings::native(true, REQUIRED_CPU_FEATURES),
+                },
+            ),
+            (spec(&avx2), Refusal::CpuLacks(CpuFeatures::AVX2)),
+        ];
+        for (spec, want) in refusals {
+            let got = Settings::accept(&spec, have);
+            assert_eq!(got, Err(want), "{spec:?}");
+            assert!(!alloc::format!("{want}").is_empty());
+        }
+        let text = alloc::format!("{}", Refusal::CpuLacks(CpuFeatures::AVX2));
+        assert!(text.contains("AVX2") && text.contains("--engine pulley"), "{text}");
     }
 
     #[test]

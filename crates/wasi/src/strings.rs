@@ -23,6 +23,12 @@ impl StringList {
         starts.try_reserve_exact(count as usize).ok()?;
         let mut at = 0usize;
         while at < bytes.len() {
+            // More strings than promised: refuse now, before `starts`
+            // grows past what was reserved (a caller's 1 MiB of NULs would
+            // otherwise cost 4 MiB of infallible allocation in the kernel).
+            if starts.len() == count as usize {
+                return None;
+            }
             starts.push(at as u32);
             let nul = bytes[at..].iter().position(|&b| b == 0)?;
             at += nul + 1;

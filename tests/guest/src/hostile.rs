@@ -3,7 +3,7 @@
 //! ending as its `run:` line says, and the kernel's vmalloc and
 //! unreclaimable slab usage flat from the first pass to the last.
 
-use crate::{expect, Test};
+use crate::{expect, kernel_memory, Test};
 use std::process::{Command, Stdio};
 
 const CORPUS: &str = "/share/kwasm/hostile";
@@ -85,18 +85,6 @@ fn run(case: &Case, engine: &str) -> Result<(), String> {
             stderr.trim()
         )
     })
-}
-
-/// (VmallocUsed, SUnreclaim) in KiB.
-fn kernel_memory() -> Result<(i64, i64), String> {
-    let info = std::fs::read_to_string("/proc/meminfo").map_err(|e| e.to_string())?;
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
-            .ok_or_else(|| format!("/proc/meminfo has no {name}"))
-    };
-    Ok((field("VmallocUsed:")?, field("SUnreclaim:")?))
 }
 
 fn corpus() -> Result<(), String> {

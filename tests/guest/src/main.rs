@@ -10,6 +10,7 @@
 //! The host also fails the run if the kernel log shows any warning, so these
 //! tests only check what a user of the module would see.
 
+mod fuzz;
 mod hostile;
 mod module;
 mod raw;
@@ -31,6 +32,27 @@ pub fn expect(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     }
 }
 
+/// The kernel's (VmallocUsed, SUnreclaim) in KiB: where the module's
+/// allocations show, for the leak checks.
+pub fn kernel_memory() -> Result<(i64, i64), String> {
+    let info = std::fs::read_to_string("/proc/meminfo").map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            .ok_or_else(|| format!("/proc/meminfo has no {name}"))
+    };
+    Ok((field("VmallocUsed:")?, field("SUnreclaim:")?))
+}
+
+/// A number in decimal or 0x-hex.
+fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
 fn main() -> ExitCode {
     // Helper modes: the non-root test re-executes this binary under another
     // uid to see what open() returns there; the FPU test runs it as a
@@ -38,6 +60,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("--probe-open") => return raw::probe_open(),
+        Some("--fuzz") => {
+            let num = |i: usize| args.get(i).and_then(|s| parse_u64(s));
+            return fuzz::replay(num(2).unwrap_or(kwasm_fuzz::DEFAULT_SEED), num(3).unwrap_or(3000));
+        }
         Some("--fpu-burner") => return run::fpu_burner(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10)),
         _ => {}
     }
@@ -54,6 +80,7 @@ fn main() -> ExitCode {
         .chain(session::TESTS)
         .chain(hostile::TESTS)
         .chain(stress::TESTS)
+        .chain(fuzz::TESTS)
         .chain(run::LAST)
         .filter(|(name, _)| only.as_ref().is_none_or(|o| o.contains(name)))
     {

@@ -29,7 +29,7 @@ const MODULE: &str = r#"(module
 fn image() -> Vec<u8> {
     let config = Settings::pulley(false).compiler_config().unwrap();
     let engine = wasmtime::Engine::new(&config).unwrap();
-    engine.precompile_module(&wat::parse_str(MODULE).unwrap()).unwrap()
+    kwasm_engine::image::seal(engine.precompile_module(&wat::parse_str(MODULE).unwrap()).unwrap())
 }
 
 fn buf<T>(v: &[T]) -> UserBuf {

@@ -3,7 +3,8 @@
 //! any more and that the kernel's vmalloc and unreclaimable slab usage is
 //! back where it started (the module's allocations all come from there).
 
-use crate::{expect, Test};
+use crate::{expect, kernel_memory, Test};
+use kwasm_fuzz::Rng;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -22,30 +23,6 @@ const TOLERANCE_KIB: i64 = 1024;
 const SOAK: Duration = Duration::from_secs(60);
 
 pub const TESTS: &[Test] = &[("stress-kill-anytime", kill_anytime), ("stress-soak-32", soak)];
-
-/// xorshift64*, seeded: the same sequence of kills every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-/// (VmallocUsed, SUnreclaim) in KiB.
-fn kernel_memory() -> Result<(i64, i64), String> {
-    let info = std::fs::read_to_string("/proc/meminfo").map_err(|e| e.to_string())?;
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
-            .ok_or_else(|| format!("/proc/meminfo has no {name}"))
-    };
-    Ok((field("VmallocUsed:")?, field("SUnreclaim:")?))
-}
 
 /// The memory check both tests end with; also that `kwasm ps` is empty.
 fn back_to_baseline(what: &str, before: (i64, i64)) -> Result<String, String> {
@@ -139,17 +116,13 @@ fn kill_anytime() -> Result<(), String> {
         }
     }
     let before = kernel_memory()?;
-    let mut rng = Rng(0x6b77_6173_6d21);
+    let mut rng = Rng::new(0x6b77_6173_6d21);
     let mut slowest = Duration::ZERO;
     for i in 0..KILLS {
         let (what, args) = VICTIMS[i % VICTIMS.len()];
-        let engine = if rng.next() % 2 == 0 { "native" } else { "pulley" };
-        let signal = if rng.next() % 3 == 0 {
-            libc::SIGINT
-        } else {
-            libc::SIGKILL
-        };
-        let delay = Duration::from_millis(rng.next() % 400);
+        let engine = if rng.one_in(2) { "native" } else { "pulley" };
+        let signal = if rng.one_in(3) { libc::SIGINT } else { libc::SIGKILL };
+        let delay = Duration::from_millis(rng.below(400));
         let mut child = start(engine, args)?;
         std::thread::sleep(delay);
         // SAFETY: signalling our own child process.
@@ -170,7 +143,8 @@ fn soak_run(i: usize, expected_output: &[u8]) -> Result<(), String> {
     let n = if engine == "native" { 2_000_000 } else { 100_000 };
     let float = format!("{WAT}/float.wat");
     let stress = format!("{EXAMPLES}/stress.wasm");
-    let args: Vec<&str> = if i % 2 == 0 {
+    let compute = i.is_multiple_of(2);
+    let args: Vec<&str> = if compute {
         vec!["--invoke", "f64_loop", &float]
     } else {
         vec![&stress, "--mib", "4", "--words", "3000", "--seed", "3"]
@@ -178,14 +152,14 @@ fn soak_run(i: usize, expected_output: &[u8]) -> Result<(), String> {
     let n_arg = n.to_string();
     let mut command = Command::new("kwasm");
     command.args(["run", "--engine", engine]).args(&args);
-    if i % 2 == 0 {
+    if compute {
         command.arg(&n_arg);
     }
     let out = command
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("instance {i}: cannot run kwasm: {e}"))?;
-    let correct = if i % 2 == 0 {
+    let correct = if compute {
         String::from_utf8_lossy(&out.stdout).trim() == (n / 2).to_string()
     } else {
         out.stdout == expected_output

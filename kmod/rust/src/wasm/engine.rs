@@ -5,9 +5,8 @@ use super::report::{instantiate_failed, load_failed, Report};
 use crate::platform::{codemem::KernelCodeMemory, cpu};
 use alloc::format;
 use alloc::sync::Arc;
-use kwasm_abi::run::ENGINE_FLAG_FUEL;
 use kwasm_abi::EngineSpec;
-use kwasm_engine::{CpuFeatures, EngineKind, Settings};
+use kwasm_engine::{EngineKind, Settings};
 use wasmtime::{Config, Engine, Module, Result};
 
 /// Most stack wasm frames may use (Pulley keeps them on a heap stack of
@@ -15,38 +14,11 @@ use wasmtime::{Config, Engine, Module, Result};
 /// below for the host code wasm calls).
 const MAX_WASM_STACK: usize = 512 * 1024;
 
-/// The engine settings the request names, checked against this module.
+/// The engine settings the request names, if this module runs them on
+/// this CPU (the rules live in `kwasm_engine`, where the host fuzzer
+/// exercises them).
 fn settings(spec: &EngineSpec) -> Result<Settings, Report> {
-    let kind = EngineKind::from_abi(spec.engine).ok_or_else(|| load_failed("unknown engine"))?;
-    let cpu = CpuFeatures::from_bits(spec.cpu_features).ok_or_else(|| {
-        load_failed(format!(
-            "the image uses CPU features this kwasm.ko does not know (bits {:#x}): use kwasm and kwasm.ko from the same release",
-            spec.cpu_features
-        ))
-    })?;
-    let settings = Settings {
-        kind,
-        fuel: spec.flags & ENGINE_FLAG_FUEL != 0,
-        cpu,
-    };
-    if settings.fingerprint() != spec.fingerprint {
-        return Err(load_failed(format!(
-            "the image was compiled for another engine (fingerprint {:#018x}); this kwasm.ko runs {} as {:#018x}: use kwasm and kwasm.ko from the same release",
-            spec.fingerprint,
-            settings.describe(),
-            settings.fingerprint()
-        )));
-    }
-    if kind == EngineKind::Native {
-        let missing = cpu.missing_from(cpu::features());
-        if !missing.is_empty() {
-            return Err(load_failed(format!(
-                "the image was compiled for {}, which this CPU lacks: recompile it on this machine (kwasm run does) or use --engine pulley",
-                missing.names()
-            )));
-        }
-    }
-    Ok(settings)
+    Settings::accept(spec, cpu::features()).map_err(|why| load_failed(format!("{why}")))
 }
 
 /// The runtime configuration for `settings`: the shared one, plus what only
@@ -71,9 +43,13 @@ pub fn engine_for(spec: &EngineSpec) -> Result<(Settings, Engine), Report> {
 /// Loads a precompiled image. Imports from WASI must be ones kwasm
 /// provides (other import modules are left to the linker).
 pub fn load(engine: &Engine, image: &[u8]) -> Result<Module, Report> {
+    // Wasmtime trusts what follows an image's header: a damaged image must
+    // not reach it (see kwasm_engine::image).
+    let image = kwasm_engine::image::unseal(image).map_err(|e| load_failed(format!("{e}")))?;
     // SAFETY: deserializing trusts the image's code. Only callers with
     // CAP_SYS_ADMIN reach this (checked at open), the same trust as insmod;
-    // Wasmtime still checks the image's header, version and configuration.
+    // the seal has just shown the image is the one kwasm compiled, and
+    // Wasmtime still checks its header, version and configuration.
     let module = unsafe { Module::deserialize(engine, image) }
         .map_err(|e| load_failed(format!("the image was refused: {e:?}")))?;
     for import in module.imports() {
