@@ -25,7 +25,7 @@ pub mod session;
 
 pub use error::{errno, Error};
 pub use list::{InstanceInfo, ListRequest};
-pub use request::{RequestHeader, VersionInfo, MAX_REQUEST_SIZE, VERSION_INFO_FLAGS_NONE};
+pub use request::{Request, RequestHeader, VersionInfo, MAX_REQUEST_SIZE, VERSION_INFO_FLAGS_NONE};
 pub use run::{EngineSpec, Limits, Outcome, Reply, RunRequest, UserBuf, Value, WasiArgs, ENGINE_NATIVE, ENGINE_PULLEY};
 pub use session::{InstanceRequest, InstantiateRequest, SessionRequest};
 

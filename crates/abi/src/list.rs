@@ -1,6 +1,6 @@
 //! The LIST request: the programs running now (`kwasm ps`).
 
-use crate::{RequestHeader, UserBuf};
+use crate::{Error, RequestHeader, UserBuf};
 
 /// `InstanceInfo::state`
 pub const STATE_LOADING: u32 = 1;
@@ -74,6 +74,29 @@ impl ListRequest {
             running: 0,
             written: 0,
         }
+    }
+
+    /// `entries` must hold a whole number of [`InstanceInfo`]s.
+    pub const fn check(&self) -> Result<(), Error> {
+        if !self
+            .entries
+            .len
+            .is_multiple_of(core::mem::size_of::<InstanceInfo>() as u64)
+        {
+            Err(Error::Malformed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl crate::Request for ListRequest {
+    fn header(&self) -> &RequestHeader {
+        &self.header
+    }
+
+    fn check_fields(&self) -> Result<(), Error> {
+        self.check()
     }
 }
 

@@ -48,6 +48,23 @@ impl RequestHeader {
     }
 }
 
+/// A request struct the module reads whole from the caller: it starts with
+/// a [`RequestHeader`] and has field rules of its own.
+pub trait Request: Sized {
+    fn header(&self) -> &RequestHeader;
+
+    /// The request's own field rules (sizes, flags, limits).
+    fn check_fields(&self) -> Result<(), Error>;
+
+    /// Everything the module checks before it reads a request's buffers, in
+    /// order: the size the caller states, its ABI version, the fields.
+    fn validate(&self) -> Result<(), Error> {
+        self.header().check_size(size_of::<Self>())?;
+        self.header().check_version()?;
+        self.check_fields()
+    }
+}
+
 /// No flag is defined yet; the field is reserved and always 0.
 pub const VERSION_INFO_FLAGS_NONE: u32 = 0;
 

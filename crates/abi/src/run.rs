@@ -293,6 +293,16 @@ pub const fn check_image(image: UserBuf) -> Result<(), Error> {
     }
 }
 
+impl crate::Request for RunRequest {
+    fn header(&self) -> &RequestHeader {
+        &self.header
+    }
+
+    fn check_fields(&self) -> Result<(), Error> {
+        self.check()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,6 +152,36 @@ impl InstanceRequest {
     }
 }
 
+impl crate::Request for SessionRequest {
+    fn header(&self) -> &RequestHeader {
+        &self.header
+    }
+
+    fn check_fields(&self) -> Result<(), Error> {
+        self.check()
+    }
+}
+
+impl crate::Request for InstantiateRequest {
+    fn header(&self) -> &RequestHeader {
+        &self.header
+    }
+
+    fn check_fields(&self) -> Result<(), Error> {
+        self.check()
+    }
+}
+
+impl crate::Request for InstanceRequest {
+    fn header(&self) -> &RequestHeader {
+        &self.header
+    }
+
+    fn check_fields(&self) -> Result<(), Error> {
+        self.check()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +237,20 @@ mod tests {
             mutate(&mut r);
             assert_eq!(r.check(), Err(*want), "case {i}");
         }
+    }
+
+    #[test]
+    fn validate_checks_size_then_version_then_fields() {
+        use crate::Request;
+        let mut r = InstanceRequest::new(1);
+        r.reserved = 1;
+        assert_eq!(r.validate(), Err(Error::Unsupported));
+        r.header.abi_version += 1;
+        assert_eq!(r.validate(), Err(Error::AbiMismatch));
+        r.header.size -= 1;
+        assert_eq!(r.validate(), Err(Error::Truncated));
+        let list = crate::ListRequest::new(UserBuf { ptr: 1, len: 3 });
+        assert_eq!(list.validate(), Err(Error::Malformed));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! read back out.
 
 use anyhow::{bail, Result};
-use kwasm_abi::run::{ENGINE_FLAG_FUEL, MAX_IMAGE_LEN, MAX_MESSAGE_LEN, MAX_STRINGS_COUNT, MAX_STRINGS_LEN};
+use kwasm_abi::run::{MAX_IMAGE_LEN, MAX_MESSAGE_LEN, MAX_STRINGS_COUNT, MAX_STRINGS_LEN};
 use kwasm_abi::{EngineSpec, Outcome, RunRequest, UserBuf, Value, WasiArgs};
 use kwasm_engine::Settings;
 
@@ -58,7 +58,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    fn abi(&self) -> kwasm_abi::Limits {
+    pub fn abi(&self) -> kwasm_abi::Limits {
         kwasm_abi::Limits {
             fuel: self.fuel.unwrap_or(0),
             timeout_ns: self.timeout_ns,
@@ -72,12 +72,7 @@ pub fn engine_spec(settings: &Settings, limits: &Limits) -> Result<EngineSpec> {
     if settings.fuel != limits.fuel.is_some() {
         bail!("internal error: the image's fuel metering and --fuel disagree");
     }
-    Ok(EngineSpec {
-        engine: settings.kind.abi(),
-        flags: if settings.fuel { ENGINE_FLAG_FUEL } else { 0 },
-        fingerprint: settings.fingerprint(),
-        cpu_features: settings.cpu.bits(),
-    })
+    Ok(settings.spec())
 }
 
 /// A buffer of the ABI over `v` (null and empty for an empty slice).
@@ -205,6 +200,7 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kwasm_abi::run::ENGINE_FLAG_FUEL;
 
     #[test]
     fn strings_are_packed_nul_terminated_with_a_count() {

@@ -40,11 +40,7 @@ impl Session {
         let mut req = SessionRequest::new();
         req.engine = engine_spec(options.settings, &options.limits)?;
         req.wasi = wasi_args(options.args, options.env);
-        req.limits = kwasm_abi::Limits {
-            fuel: options.limits.fuel.unwrap_or(0),
-            timeout_ns: options.limits.timeout_ns,
-            max_memory: options.limits.max_memory,
-        };
+        req.limits = options.limits.abi();
         req.options = if options.spectest { SESSION_SPECTEST } else { 0 };
         req.reply.message = buf_mut(&mut message);
         // SAFETY: SESSION takes a SessionRequest; its buffers point into

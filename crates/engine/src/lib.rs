@@ -21,6 +21,7 @@ extern crate alloc;
 
 mod cpu;
 pub mod image;
+mod spectest;
 
 use alloc::format;
 use alloc::string::String;
@@ -28,6 +29,7 @@ use core::fmt;
 pub use cpu::{CpuFeature, CpuFeatures, CPU_FEATURES, REQUIRED_CPU_FEATURES};
 use kwasm_abi::run::{ENGINE_FLAGS_ALL, ENGINE_FLAG_FUEL};
 use kwasm_abi::{EngineSpec, ENGINE_NATIVE, ENGINE_PULLEY};
+pub use spectest::define_spectest;
 use wasmtime::{Collector, Config, Result, WasmFeatures};
 
 /// The Wasmtime release both sides are built with (pinned in Cargo.toml).
@@ -131,6 +133,17 @@ impl Settings {
             self.cpu.bits()
         );
         fnv1a(text.as_bytes())
+    }
+
+    /// What a request says about an image compiled with these settings:
+    /// the inverse of [`Settings::accept`].
+    pub fn spec(&self) -> EngineSpec {
+        EngineSpec {
+            engine: self.kind.abi(),
+            flags: if self.fuel { ENGINE_FLAG_FUEL } else { 0 },
+            fingerprint: self.fingerprint(),
+            cpu_features: self.cpu.bits(),
+        }
     }
 
     /// The settings and wasm proposals common to both sides.
@@ -354,15 +367,6 @@ mod tests {
         assert_eq!(EngineKind::from_abi(0), None);
     }
 
-    fn spec(s: &Settings) -> EngineSpec {
-        EngineSpec {
-            engine: s.kind.abi(),
-            flags: if s.fuel { ENGINE_FLAG_FUEL } else { 0 },
-            fingerprint: s.fingerprint(),
-            cpu_features: s.cpu.bits(),
-        }
-    }
-
     #[test]
     fn accept_takes_what_kwasm_compiles() {
         let cpu = REQUIRED_CPU_FEATURES.with(CpuFeatures::AVX2);
@@ -372,7 +376,7 @@ mod tests {
             Settings::native(true, REQUIRED_CPU_FEATURES),
             Settings::native(false, cpu),
         ] {
-            assert_eq!(Settings::accept(&spec(&s), cpu), Ok(s));
+            assert_eq!(Settings::accept(&s.spec(), cpu), Ok(s));
         }
     }
 
@@ -385,22 +389,22 @@ mod tests {
             cpu: CpuFeatures::SSE3,
             ..Settings::pulley(false)
         };
-        let mut flipped = spec(&base);
+        let mut flipped = base.spec();
         flipped.fingerprint ^= 1;
-        let mut unknown_bits = spec(&base);
+        let mut unknown_bits = base.spec();
         unknown_bits.cpu_features |= 1 << 40;
-        let mut fuel_flag = spec(&base);
+        let mut fuel_flag = base.spec();
         fuel_flag.flags = ENGINE_FLAG_FUEL;
-        let mut unknown_flag = spec(&base);
+        let mut unknown_flag = base.spec();
         unknown_flag.flags = 1 << 9;
         let have = REQUIRED_CPU_FEATURES;
         let refusals = [
             (EngineSpec::default(), Refusal::UnknownEngine(0)),
             (unknown_flag, Refusal::UnknownFlags(1 << 9)),
             (unknown_bits, Refusal::UnknownCpuFeatures(unknown_bits.cpu_features)),
-            (spec(&pulley_cpu), Refusal::PulleyWithCpuFeatures(CpuFeatures::SSE3)),
+            (pulley_cpu.spec(), Refusal::PulleyWithCpuFeatures(CpuFeatures::SSE3)),
             (
-                spec(&bare),
+                bare.spec(),
                 Refusal::BelowBaseline(CpuFeatures::SSSE3.with(CpuFeatures::SSE41)),
             ),
             (
@@ -417,7 +421,7 @@ mod tests {
                     ours: Settings::native(true, REQUIRED_CPU_FEATURES),
                 },
             ),
-            (spec(&avx2), Refusal::CpuLacks(CpuFeatures::AVX2)),
+            (avx2.spec(), Refusal::CpuLacks(CpuFeatures::AVX2)),
         ];
         for (spec, want) in refusals {
             let got = Settings::accept(&spec, have);

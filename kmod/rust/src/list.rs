@@ -1,17 +1,13 @@
 //! The LIST ioctl (`kwasm ps`): a snapshot of the programs running now.
 
-use crate::platform::{clock, task, user::UserPtr};
+use crate::platform::user::{read_request, UserPtr};
+use crate::platform::{clock, task};
 use core::mem::size_of;
 use core::sync::atomic::Ordering;
 use kwasm_abi::{Error, InstanceInfo, ListRequest};
 
 pub fn ioctl(arg: UserPtr) -> Result<(), Error> {
-    let mut req: ListRequest = arg.read()?;
-    req.header.check_size(size_of::<ListRequest>())?;
-    req.header.check_version()?;
-    if !req.entries.len.is_multiple_of(size_of::<InstanceInfo>() as u64) {
-        return Err(Error::Malformed);
-    }
+    let mut req: ListRequest = read_request(arg)?;
     let room = (req.entries.len / size_of::<InstanceInfo>() as u64) as usize;
     let out = UserPtr::new(req.entries.ptr as usize);
     let now = clock::monotonic_ns();

@@ -3,20 +3,16 @@
 
 use crate::platform::stack::Stack;
 use crate::platform::task::Status;
-use crate::platform::user::{read_strings, UserPtr};
+use crate::platform::user::{read_request, read_strings, UserPtr};
 use crate::wasm::{self, instantiate_failed, Report, RunState};
 use alloc::string::String;
-use core::mem::size_of;
 use core::sync::atomic::Ordering;
 use kwasm_abi::list::STATE_ENDING;
 use kwasm_abi::{Error, Outcome, RunRequest};
 use wasmtime::Store;
 
 pub fn ioctl(arg: UserPtr) -> Result<(), Error> {
-    let mut req: RunRequest = arg.read()?;
-    req.header.check_size(size_of::<RunRequest>())?;
-    req.header.check_version()?;
-    req.check()?;
+    let mut req: RunRequest = read_request(arg)?;
     let image = UserPtr::new(req.image.ptr as usize).read_bytes(req.image.len as usize)?;
     let args = read_strings(req.wasi.args, req.wasi.args_count)?;
     let env = read_strings(req.wasi.env, req.wasi.env_count)?;

@@ -5,7 +5,7 @@
 
 use crate::platform::stack::Stack;
 use crate::platform::task::Status;
-use crate::platform::user::{read_name, read_strings, read_values, write_values, UserPtr};
+use crate::platform::user::{read_name, read_request, read_strings, read_values, write_values, UserPtr};
 use crate::wasm::{self, instantiate_failed, Report, RunState};
 use alloc::boxed::Box;
 use alloc::format;
@@ -13,7 +13,6 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::mem::size_of;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use kwasm_abi::session::{MAX_SESSION_INSTANCES, SESSION_SPECTEST};
 use kwasm_abi::{Error, InstanceRequest, InstantiateRequest, Outcome, SessionRequest, Value};
@@ -46,10 +45,7 @@ struct Live {
 
 /// SESSION: makes the open file (its `private_data` slot) a session.
 pub fn create(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<(), Error> {
-    let mut req: SessionRequest = arg.read()?;
-    req.header.check_size(size_of::<SessionRequest>())?;
-    req.header.check_version()?;
-    req.check()?;
+    let mut req: SessionRequest = read_request(arg)?;
     if !slot.load(Ordering::Acquire).is_null() {
         return Err(Error::SessionExists);
     }
@@ -125,10 +121,7 @@ fn with(slot: &AtomicPtr<Session>, f: impl FnOnce(&mut Inner) -> Result<(), Erro
 /// INSTANTIATE
 pub fn instantiate(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<(), Error> {
     with(slot, |inner| {
-        let mut req: InstantiateRequest = arg.read()?;
-        req.header.check_size(size_of::<InstantiateRequest>())?;
-        req.header.check_version()?;
-        req.check()?;
+        let mut req: InstantiateRequest = read_request(arg)?;
         let image = UserPtr::new(req.image.ptr as usize).read_bytes(req.image.len as usize)?;
         let task = wasm::claim_task(inner.engine, inner.max_memory, &inner.name)?;
         let live = inner.live.as_mut().ok_or(Error::NoSession)?;
@@ -158,10 +151,7 @@ pub enum Op {
 /// CALL, GET, REGISTER, DESTROY
 pub fn instance_op(slot: &AtomicPtr<Session>, op: Op, arg: UserPtr) -> Result<(), Error> {
     with(slot, |inner| {
-        let mut req: InstanceRequest = arg.read()?;
-        req.header.check_size(size_of::<InstanceRequest>())?;
-        req.header.check_version()?;
-        req.check()?;
+        let mut req: InstanceRequest = read_request(arg)?;
         let name = read_name(req.name)?;
         let live = inner.live.as_mut().ok_or(Error::NoSession)?;
         let instance = live.instance(req.handle)?;
@@ -203,7 +193,7 @@ impl Live {
         // the spec testsuite expects.
         linker.allow_shadowing(true);
         if req.options & SESSION_SPECTEST != 0 {
-            wasm::define_spectest(&mut linker, &mut store).map_err(|e| instantiate_failed(format!("{e:?}")))?;
+            kwasm_engine::define_spectest(&mut linker, &mut store).map_err(|e| instantiate_failed(format!("{e:?}")))?;
         }
         Ok(Live {
             store,
@@ -283,7 +273,11 @@ impl Live {
 
 fn results_report(store: impl AsContext, values: &[Val]) -> Report {
     let store = store.as_context();
-    match values.iter().map(|v| wasm::from_val(&store, v)).collect::<Option<Vec<Value>>>() {
+    match values
+        .iter()
+        .map(|v| wasm::from_val(&store, v))
+        .collect::<Option<Vec<Value>>>()
+    {
         Some(results) => Report {
             results,
             ..Report::new(Outcome::Returned, String::new())

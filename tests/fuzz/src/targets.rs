@@ -67,7 +67,7 @@ fn engine_spec(rng: &mut Rng) -> EngineSpec {
         return random_plain(rng);
     }
     let settings = random_settings(rng);
-    let mut spec = spec_of(&settings);
+    let mut spec = settings.spec();
     match rng.below(6) {
         0 => spec.engine = rng.interesting_u32(&[1, 2]),
         1 => spec.flags = rng.interesting_u32(&[ENGINE_FLAGS_ALL as u64]),
@@ -336,15 +336,6 @@ fn random_settings(rng: &mut Rng) -> Settings {
     Settings::native(fuel, cpu)
 }
 
-fn spec_of(s: &Settings) -> EngineSpec {
-    EngineSpec {
-        engine: s.kind.abi(),
-        flags: if s.fuel { kwasm_abi::run::ENGINE_FLAG_FUEL } else { 0 },
-        fingerprint: s.fingerprint(),
-        cpu_features: s.cpu.bits(),
-    }
-}
-
 fn random_cpu(rng: &mut Rng) -> CpuFeatures {
     let known = CPU_FEATURES.iter().fold(0, |acc, f| acc | f.bit);
     CpuFeatures::from_bits(rng.next_u64() & known).unwrap()
@@ -354,7 +345,7 @@ fn engine_accept(rng: &mut Rng) {
     let available = random_cpu(rng);
     // A spec kwasm made for a CPU that has everything it uses is taken.
     let made = random_settings(rng);
-    let got = Settings::accept(&spec_of(&made), available.with(made.cpu));
+    let got = Settings::accept(&made.spec(), available.with(made.cpu));
     assert_eq!(got, Ok(made));
     // Any spec: what is accepted is consistent and runnable here.
     let spec = engine_spec(rng);

@@ -5,9 +5,8 @@
 use kwasm_engine::Settings;
 use kwasm_wast::{Failure, Handle, Target, Val};
 use wasmtime::{
-    AsContext, AsContextMut, Engine, Error, Extern, ExternRef, Func, Global, GlobalType, Instance, Linker, Memory,
-    MemoryType, Module, Mutability, Ref, RefType, RootScope, Store, Table, TableType, Trap, UnknownImportError,
-    ValType, V128,
+    AsContext, AsContextMut, Engine, Error, Extern, ExternRef, Func, Instance, Linker, Module, RootScope, Store, Trap,
+    UnknownImportError, ValType, V128,
 };
 
 /// kwasm's Pulley engine, without fuel. Build once and share: compiling an
@@ -34,7 +33,7 @@ impl PulleyTarget {
         // comes makes them no-ops.
         store.set_epoch_deadline(u64::MAX);
         let mut linker = Linker::new(engine);
-        define_spectest(&mut store, &mut linker).expect("the spectest module");
+        kwasm_engine::define_spectest(&mut linker, &mut store).expect("the spectest module");
         PulleyTarget {
             store,
             linker,
@@ -52,35 +51,6 @@ impl PulleyTarget {
     fn compile_module(&self, wasm: &[u8]) -> Result<Module, Failure> {
         Module::new(self.store.engine(), wasm).map_err(|e| compile_failure(&e))
     }
-}
-
-fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> wasmtime::Result<()> {
-    linker.func_wrap("spectest", "print", || {})?;
-    linker.func_wrap("spectest", "print_i32", |_: i32| {})?;
-    linker.func_wrap("spectest", "print_i64", |_: i64| {})?;
-    linker.func_wrap("spectest", "print_f32", |_: f32| {})?;
-    linker.func_wrap("spectest", "print_f64", |_: f64| {})?;
-    linker.func_wrap("spectest", "print_i32_f32", |_: i32, _: f32| {})?;
-    linker.func_wrap("spectest", "print_f64_f64", |_: f64, _: f64| {})?;
-    let globals = [
-        ("global_i32", ValType::I32, wasmtime::Val::I32(666)),
-        ("global_i64", ValType::I64, wasmtime::Val::I64(666)),
-        ("global_f32", ValType::F32, wasmtime::Val::F32(666.6f32.to_bits())),
-        ("global_f64", ValType::F64, wasmtime::Val::F64(666.6f64.to_bits())),
-    ];
-    for (name, ty, value) in globals {
-        let global = Global::new(&mut *store, GlobalType::new(ty, Mutability::Const), value)?;
-        linker.define(&mut *store, "spectest", name, global)?;
-    }
-    let table = Table::new(
-        &mut *store,
-        TableType::new(RefType::FUNCREF, 10, Some(20)),
-        Ref::Func(None),
-    )?;
-    linker.define(&mut *store, "spectest", "table", table)?;
-    let memory = Memory::new(&mut *store, MemoryType::new(1, Some(2)))?;
-    linker.define(&mut *store, "spectest", "memory", memory)?;
-    Ok(())
 }
 
 impl Target for PulleyTarget {

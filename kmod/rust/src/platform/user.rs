@@ -6,8 +6,8 @@ use core::ffi::c_void;
 use core::mem::{size_of, MaybeUninit};
 use kwasm_abi::run::VALUE_SIZE;
 use kwasm_abi::{
-    Error, InstanceInfo, InstanceRequest, InstantiateRequest, ListRequest, RequestHeader, RunRequest, SessionRequest,
-    UserBuf, Value, VersionInfo,
+    Error, InstanceInfo, InstanceRequest, InstantiateRequest, ListRequest, Request, RequestHeader, RunRequest,
+    SessionRequest, UserBuf, Value, VersionInfo,
 };
 use kwasm_wasi::StringList;
 
@@ -127,6 +127,14 @@ impl UserPtr {
             Err(Error::BadAddress)
         }
     }
+}
+
+/// Reads a request struct and checks it as the ABI says
+/// ([`Request::validate`]), before any buffer it points to is read.
+pub fn read_request<T: Plain + Request>(arg: UserPtr) -> Result<T, Error> {
+    let req: T = arg.read()?;
+    req.validate()?;
+    Ok(req)
 }
 
 /// Reads `count` NUL-terminated strings packed back to back.

@@ -1,18 +1,17 @@
 //! Wasmtime in ring 0: what the one-shot RUN and sessions share — the
 //! engine an image names, the store instances live in, the stretch of
 //! running wasm between a yield-checked entry and its exit, values, and how
-//! an error from Wasmtime becomes a report for user space.
+//! an error from Wasmtime becomes a report for user space. (The spec
+//! testsuite's `spectest` module is `kwasm_engine::define_spectest`.)
 
 mod engine;
 mod report;
-mod spectest;
 mod store;
 mod values;
 mod wasi;
 
 pub use engine::{engine_for, load};
 pub use report::{instantiate_failed, write_reply, Report};
-pub use spectest::define_spectest;
 pub use store::{claim_task, enter, new_store, RunState};
 pub use values::{from_val, to_vals};
 pub use wasi::linker;

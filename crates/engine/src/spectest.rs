@@ -1,19 +1,20 @@
 //! The `spectest` host module the WebAssembly spec testsuite imports
 //! (defined by the reference interpreter): print functions, four globals,
-//! a table and a memory. Sessions get it only when they ask for it.
+//! a table and a memory. kwasm.ko's sessions get it when they ask for it;
+//! the runner's host tests use the same definition.
 
-use super::store::RunState;
 use wasmtime::{
     Global, GlobalType, Linker, Memory, MemoryType, Mutability, Ref, RefType, Result, Store, Table, TableType, Val,
     ValType,
 };
 
-/// `666.6` as f32 and f64 bit patterns (the kernel crate is soft-float;
+/// `666.6` as f32 and f64 bit patterns (the kernel side is soft-float;
 /// the values are fixed by the testsuite).
 const F32_666_6: u32 = 0x4426_A666;
 const F64_666_6: u64 = 0x4084_D4CC_CCCC_CCCD;
 
-pub fn define_spectest(linker: &mut Linker<RunState>, store: &mut Store<RunState>) -> Result<()> {
+/// Defines `spectest` in `linker`, its globals, table and memory in `store`.
+pub fn define_spectest<T: 'static>(linker: &mut Linker<T>, store: &mut Store<T>) -> Result<()> {
     const M: &str = "spectest";
     // The print functions only have to link and accept their arguments:
     // no script asserts on what they print.
@@ -44,4 +45,15 @@ pub fn define_spectest(linker: &mut Linker<RunState>, store: &mut Store<RunState
     let memory = Memory::new(&mut *store, MemoryType::new(1, Some(2)))?;
     linker.define(&mut *store, M, "memory", memory)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_globals_hold_666_6() {
+        assert_eq!(F32_666_6, 666.6f32.to_bits());
+        assert_eq!(F64_666_6, 666.6f64.to_bits());
+    }
 }
