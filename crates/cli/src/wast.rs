@@ -12,6 +12,7 @@ use kwasm_abi::run::{
 };
 use kwasm_abi::{Outcome, Value};
 use kwasm_engine::Settings;
+use kwasm_wast::tsv::Line;
 use kwasm_wast::{Counts, Failure, Handle, ScriptReport, Target, Val};
 use std::path::{Path, PathBuf};
 
@@ -90,14 +91,8 @@ fn print_report(report: &ScriptReport, tsv: Option<&str>) {
         println!("     skipped {count}: {reason}");
     }
     if let Some(engine) = tsv {
-        for (kind, c) in report.counts_by_kind() {
-            println!(
-                "tsv\t{engine}\t{}\t{kind:?}\t{}\t{}\t{}",
-                report.name, c.passed, c.failed, c.skipped
-            );
-        }
-        for (reason, count) in report.skip_reasons() {
-            println!("skip\t{engine}\t{}\t{count}\t{reason}", report.name);
+        for line in Line::of(report, engine) {
+            println!("{line}");
         }
     }
 }

@@ -30,6 +30,7 @@
 
 mod report;
 mod runner;
+pub mod tsv;
 mod values;
 
 pub use report::{Counts, DirectiveKind, DirectiveResult, ScriptReport, Status};

@@ -13,13 +13,13 @@
 //! Wasmtime sees it — without the seal, the host fuzzer showed a corrupted
 //! image making Wasmtime run garbage, an oops in the kernel.
 
-use crate::raw::{GuardedPage, RawDevice};
+use crate::raw::{buf, compile, GuardedPage, RawDevice};
 use crate::{expect, Test};
 use kwasm_abi::errno::{
     E2BIG, EBADFD, EBADMSG, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, ENOTTY, EOPNOTSUPP, EPROTO,
 };
 use kwasm_abi::ioctl::{self, ioc, DIR_READ, DIR_WRITE, MAGIC};
-use kwasm_abi::run::{ENGINE_FLAG_FUEL, MAX_IMAGE_LEN, MAX_NAME_LEN, MAX_VALUES, VALUE_SIZE};
+use kwasm_abi::run::{MAX_IMAGE_LEN, MAX_NAME_LEN, MAX_VALUES, VALUE_SIZE};
 use kwasm_abi::session::SESSION_SPECTEST;
 use kwasm_abi::{
     EngineSpec, InstanceInfo, InstanceRequest, InstantiateRequest, ListRequest, Outcome, RequestHeader, RunRequest,
@@ -84,20 +84,6 @@ fn native_settings() -> Settings {
     Settings::native(false, REQUIRED_CPU_FEATURES)
 }
 
-fn spec_of(s: &Settings) -> EngineSpec {
-    EngineSpec {
-        engine: s.kind.abi(),
-        flags: if s.fuel { ENGINE_FLAG_FUEL } else { 0 },
-        fingerprint: s.fingerprint(),
-        cpu_features: s.cpu.bits(),
-    }
-}
-
-fn compile(settings: &Settings, wat: &str) -> Vec<u8> {
-    let engine = wasmtime::Engine::new(&settings.compiler_config().unwrap()).unwrap();
-    seal(engine.precompile_module(&wat::parse_str(wat).unwrap()).unwrap())
-}
-
 /// Index 0: Pulley, 1: native.
 fn images() -> &'static Images {
     static IMAGES: OnceLock<Images> = OnceLock::new();
@@ -108,16 +94,9 @@ fn images() -> &'static Images {
             library: each(LIBRARY),
             command: each(COMMAND),
             starter: each(STARTER),
-            specs: settings.map(|s| spec_of(&s)),
+            specs: settings.map(|s| s.spec()),
         }
     })
-}
-
-fn buf(v: &[u8]) -> UserBuf {
-    UserBuf {
-        ptr: v.as_ptr() as u64,
-        len: v.len() as u64,
-    }
 }
 
 fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
@@ -231,7 +210,7 @@ fn bad_input_errnos() -> Result<(), String> {
         cpu_features: native.cpu_features | 1 << 40,
         ..native
     };
-    let fuel = spec_of(&Settings::pulley(true));
+    let fuel = Settings::pulley(true).spec();
     let pulley_cpu = EngineSpec {
         cpu_features: CpuFeatures::SSE3.bits(),
         fingerprint: Settings {

@@ -3,8 +3,8 @@
 //! ending as its `run:` line says, and the kernel's vmalloc and
 //! unreclaimable slab usage flat from the first pass to the last.
 
+use crate::run::kwasm;
 use crate::{expect, kernel_memory, Test};
-use std::process::{Command, Stdio};
 
 const CORPUS: &str = "/share/kwasm/hostile";
 const PASSES: usize = 3;
@@ -55,14 +55,10 @@ fn cases() -> Result<Vec<Case>, String> {
 }
 
 fn run(case: &Case, engine: &str) -> Result<(), String> {
-    let out = Command::new("kwasm")
-        .args(["run", "--engine", engine])
-        .args(&case.flags)
-        .arg(&case.file)
-        .args(&case.args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run kwasm: {e}"))?;
+    let mut args: Vec<&str> = case.flags.iter().map(String::as_str).collect();
+    args.push(&case.file);
+    args.extend(case.args.iter().map(String::as_str));
+    let out = kwasm(engine, &args)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let code = out.status.code();

@@ -1,9 +1,24 @@
 //! Raw access to /dev/kwasm, for requests the `kwasm` command would never
 //! send: wrong versions, short structs, bad pointers, unknown commands.
 
-use kwasm_abi::{ioctl, DEVICE_PATH};
+use kwasm_abi::{ioctl, UserBuf, DEVICE_PATH};
+use kwasm_engine::Settings;
 use std::ffi::CString;
 use std::process::ExitCode;
+
+/// A buffer of the ABI over `v`.
+pub fn buf<T>(v: &[T]) -> UserBuf {
+    UserBuf {
+        ptr: v.as_ptr() as u64,
+        len: std::mem::size_of_val(v) as u64,
+    }
+}
+
+/// A sealed image of the WebAssembly text `wat`, as `kwasm` would make it.
+pub fn compile(settings: &Settings, wat: &str) -> Vec<u8> {
+    let engine = wasmtime::Engine::new(&settings.compiler_config().unwrap()).unwrap();
+    kwasm_engine::image::seal(engine.precompile_module(&wat::parse_str(wat).unwrap()).unwrap())
+}
 
 /// An open /dev/kwasm, closed on drop.
 pub struct RawDevice(libc::c_int);

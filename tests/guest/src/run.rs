@@ -52,7 +52,7 @@ pub const TESTS: &[Test] = &[
 pub const LAST: &[Test] = &[("run-unload-module", unload_module)];
 
 /// `kwasm run --engine E ARGS...`
-fn kwasm(engine: &str, args: &[&str]) -> Result<Output, String> {
+pub fn kwasm(engine: &str, args: &[&str]) -> Result<Output, String> {
     Command::new("kwasm")
         .args(["run", "--engine", engine])
         .args(args)

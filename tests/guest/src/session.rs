@@ -1,13 +1,14 @@
 //! Sessions: instance handles through raw ioctls, and the WebAssembly spec
 //! testsuite run in the kernel by `kwasm wast` against the baseline.
 
-use crate::raw::RawDevice;
+use crate::raw::{buf, compile, RawDevice};
 use crate::{expect, Test};
 use kwasm_abi::errno::{EBADFD, EBADMSG, EBUSY, EEXIST, ENOENT};
 use kwasm_abi::run::{ENGINE_PULLEY, VALUE_SIZE};
 use kwasm_abi::session::SESSION_SPECTEST;
 use kwasm_abi::{ioctl, InstanceRequest, InstantiateRequest, Outcome, SessionRequest, UserBuf, Value};
 use kwasm_engine::Settings;
+use kwasm_wast::tsv::Line;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -27,16 +28,7 @@ const MODULE: &str = r#"(module
     (func (export "spin") (loop br 0)))"#;
 
 fn image() -> Vec<u8> {
-    let config = Settings::pulley(false).compiler_config().unwrap();
-    let engine = wasmtime::Engine::new(&config).unwrap();
-    kwasm_engine::image::seal(engine.precompile_module(&wat::parse_str(MODULE).unwrap()).unwrap())
-}
-
-fn buf<T>(v: &[T]) -> UserBuf {
-    UserBuf {
-        ptr: v.as_ptr() as u64,
-        len: std::mem::size_of_val(v) as u64,
-    }
+    compile(&Settings::pulley(false), MODULE)
 }
 
 /// A raw session on a fresh open of /dev/kwasm.
@@ -219,11 +211,17 @@ fn spec(engine: &str) -> Result<(), String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut passed: BTreeMap<String, usize> = BTreeMap::new();
     let mut failed = 0;
-    for line in stdout.lines() {
-        if let ["tsv", e, script, _, p, f, _] = line.split('\t').collect::<Vec<_>>().as_slice() {
-            if *e == engine {
-                *passed.entry(script.to_string()).or_default() += p.parse::<usize>().unwrap_or(0);
-                failed += f.parse::<usize>().unwrap_or(0);
+    for line in stdout.lines().filter_map(Line::parse) {
+        if let Line::Counts {
+            engine: e,
+            script,
+            counts,
+            ..
+        } = line
+        {
+            if e == engine {
+                *passed.entry(script).or_default() += counts.passed;
+                failed += counts.failed;
             }
         }
     }

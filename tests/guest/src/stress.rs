@@ -3,6 +3,7 @@
 //! any more and that the kernel's vmalloc and unreclaimable slab usage is
 //! back where it started (the module's allocations all come from there).
 
+use crate::run::kwasm;
 use crate::{expect, kernel_memory, Test};
 use kwasm_fuzz::Rng;
 use std::process::{Child, Command, Stdio};
@@ -144,21 +145,13 @@ fn soak_run(i: usize, expected_output: &[u8]) -> Result<(), String> {
     let float = format!("{WAT}/float.wat");
     let stress = format!("{EXAMPLES}/stress.wasm");
     let compute = i.is_multiple_of(2);
+    let n_arg = n.to_string();
     let args: Vec<&str> = if compute {
-        vec!["--invoke", "f64_loop", &float]
+        vec!["--invoke", "f64_loop", &float, &n_arg]
     } else {
         vec![&stress, "--mib", "4", "--words", "3000", "--seed", "3"]
     };
-    let n_arg = n.to_string();
-    let mut command = Command::new("kwasm");
-    command.args(["run", "--engine", engine]).args(&args);
-    if compute {
-        command.arg(&n_arg);
-    }
-    let out = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("instance {i}: cannot run kwasm: {e}"))?;
+    let out = kwasm(engine, &args).map_err(|e| format!("instance {i}: {e}"))?;
     let correct = if compute {
         String::from_utf8_lossy(&out.stdout).trim() == (n / 2).to_string()
     } else {
