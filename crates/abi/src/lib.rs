@@ -31,7 +31,7 @@ pub use session::{InstanceRequest, InstantiateRequest, SessionRequest};
 
 /// Version of this contract. Bump it whenever a request layout or its meaning
 /// changes; the module refuses callers of any other version.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Device node the module registers (a misc device, mode 0600).
 pub const DEVICE_PATH: &str = "/dev/kwasm";

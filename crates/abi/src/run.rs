@@ -20,6 +20,8 @@ pub const MAX_IMAGE_LEN: u64 = 256 << 20;
 pub const MAX_STRINGS_LEN: u64 = 1 << 20;
 /// Most strings in `args` or `env`.
 pub const MAX_STRINGS_COUNT: u32 = 64 * 1024;
+/// Most preopened directories (`kwasm run --dir`).
+pub const MAX_PREOPENS: u32 = 256;
 /// Longest export or registration name.
 pub const MAX_NAME_LEN: u64 = 4096;
 /// Most parameters of a called function.
@@ -77,6 +79,15 @@ pub struct WasiArgs {
     pub env: UserBuf,
     pub args_count: u32,
     pub env_count: u32,
+    /// `preopen_count` u32 fds of the caller, each an open directory the
+    /// program gets as a preopen (fds 3, 4, ... in this order). The module
+    /// takes its own reference on each file: the caller may close them
+    /// once the request returns.
+    pub preopen_fds: UserBuf,
+    /// `preopen_count` NUL-terminated guest paths back to back, one per fd.
+    pub preopen_names: UserBuf,
+    pub preopen_count: u32,
+    pub reserved: u32,
 }
 
 impl WasiArgs {
@@ -85,10 +96,18 @@ impl WasiArgs {
             // Each string needs at least its NUL.
             return Err(Error::Malformed);
         }
+        if self.preopen_fds.len != self.preopen_count as u64 * 4
+            || self.preopen_names.len < self.preopen_count as u64
+            || self.reserved != 0
+        {
+            return Err(Error::Malformed);
+        }
         if self.args.len > MAX_STRINGS_LEN
             || self.env.len > MAX_STRINGS_LEN
+            || self.preopen_names.len > MAX_STRINGS_LEN
             || self.args_count > MAX_STRINGS_COUNT
             || self.env_count > MAX_STRINGS_COUNT
+            || self.preopen_count > MAX_PREOPENS
         {
             return Err(Error::Oversized);
         }
@@ -313,15 +332,15 @@ mod tests {
         assert_eq!(size_of::<UserBuf>(), 16);
         assert_eq!(size_of::<Value>(), 24);
         assert_eq!(size_of::<EngineSpec>(), 24);
-        assert_eq!(size_of::<WasiArgs>(), 40);
+        assert_eq!(size_of::<WasiArgs>(), 80);
         assert_eq!(size_of::<Limits>(), 24);
         assert_eq!(size_of::<Reply>(), 32);
-        assert_eq!(size_of::<RunRequest>(), 144);
+        assert_eq!(size_of::<RunRequest>(), 184);
         assert_eq!(offset_of!(RunRequest, engine), 8);
         assert_eq!(offset_of!(RunRequest, image), 32);
         assert_eq!(offset_of!(RunRequest, wasi), 48);
-        assert_eq!(offset_of!(RunRequest, limits), 88);
-        assert_eq!(offset_of!(RunRequest, reply), 112);
+        assert_eq!(offset_of!(RunRequest, limits), 128);
+        assert_eq!(offset_of!(RunRequest, reply), 152);
         assert_eq!(offset_of!(Reply, outcome), 16);
         assert_eq!(offset_of!(Reply, exit_code), 20);
         assert_eq!(offset_of!(Reply, message_len), 24);

@@ -4,7 +4,7 @@
 //! read back out.
 
 use anyhow::{bail, Result};
-use kwasm_abi::run::{MAX_IMAGE_LEN, MAX_MESSAGE_LEN, MAX_STRINGS_COUNT, MAX_STRINGS_LEN};
+use kwasm_abi::run::{MAX_IMAGE_LEN, MAX_MESSAGE_LEN, MAX_PREOPENS, MAX_STRINGS_COUNT, MAX_STRINGS_LEN};
 use kwasm_abi::{EngineSpec, Outcome, RunRequest, UserBuf, Value, WasiArgs};
 use kwasm_engine::Settings;
 
@@ -107,13 +107,75 @@ pub fn check_image_size(image: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The program's arguments and environment, pointing into `args`/`env`.
-pub fn wasi_args(args: &StringList, env: &StringList) -> WasiArgs {
-    WasiArgs {
-        args: buf(&args.bytes),
-        env: buf(&env.bytes),
-        args_count: args.count,
-        env_count: env.count,
+/// What a program sees of the world: its arguments, its environment and
+/// the directories it may use.
+#[derive(Debug, Default)]
+pub struct Wasi {
+    pub args: StringList,
+    pub env: StringList,
+    pub dirs: Preopens,
+}
+
+impl Wasi {
+    /// The ABI's view, pointing into `self`'s buffers.
+    pub fn abi(&self) -> WasiArgs {
+        WasiArgs {
+            args: buf(&self.args.bytes),
+            env: buf(&self.env.bytes),
+            args_count: self.args.count,
+            env_count: self.env.count,
+            preopen_fds: buf(bytes_of_u32s(&self.dirs.fds)),
+            preopen_names: buf(&self.dirs.names.bytes),
+            preopen_count: self.dirs.names.count,
+            reserved: 0,
+        }
+    }
+}
+
+fn bytes_of_u32s(v: &[u32]) -> &[u8] {
+    // SAFETY: u32 has no padding and u8 no alignment need; the slice covers
+    // exactly the same memory, borrowed for as long as `v`.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
+}
+
+/// Preopened directories (`--dir HOST_DIR[::GUEST_PATH]`, wasmtime's
+/// syntax): opened here, with the caller's own permissions, and handed to
+/// the module as fds; the program reaches nothing outside them.
+#[derive(Debug, Default)]
+pub struct Preopens {
+    /// The directories, open while the request runs (`fds` are theirs).
+    _open: Vec<std::fs::File>,
+    fds: Vec<u32>,
+    names: StringList,
+}
+
+impl Preopens {
+    /// Opens each `HOST_DIR[::GUEST_PATH]` (GUEST_PATH defaults to HOST_DIR).
+    pub fn open(specs: &[String]) -> Result<Preopens> {
+        use std::os::fd::AsRawFd;
+        if specs.len() as u64 > u64::from(MAX_PREOPENS) {
+            bail!("{} --dir flags; kwasm.ko accepts at most {MAX_PREOPENS}", specs.len());
+        }
+        let mut files = Vec::new();
+        let mut names = Vec::new();
+        for spec in specs {
+            let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+            if host.is_empty() || guest.is_empty() {
+                bail!("--dir `{spec}`: use --dir HOST_DIR or --dir HOST_DIR::GUEST_PATH");
+            }
+            let file = std::fs::File::open(host).map_err(|e| anyhow::anyhow!("--dir `{host}`: {e}"))?;
+            if !file.metadata().map_err(|e| anyhow::anyhow!("--dir `{host}`: {e}"))?.is_dir() {
+                bail!("--dir `{host}`: not a directory");
+            }
+            files.push(file);
+            names.push(guest.to_string());
+        }
+        let fds = files.iter().map(|f| f.as_raw_fd() as u32).collect();
+        Ok(Preopens {
+            _open: files,
+            fds,
+            names: StringList::pack("--dir guest paths", &names)?,
+        })
     }
 }
 
@@ -127,8 +189,7 @@ pub struct Run {
     engine: EngineSpec,
     limits: Limits,
     image: Vec<u8>,
-    args: StringList,
-    env: StringList,
+    wasi: Wasi,
     message: Vec<u8>,
 }
 
@@ -161,14 +222,13 @@ impl Reply {
 }
 
 impl Run {
-    pub fn new(settings: &Settings, image: Vec<u8>, args: StringList, env: StringList, limits: Limits) -> Result<Run> {
+    pub fn new(settings: &Settings, image: Vec<u8>, wasi: Wasi, limits: Limits) -> Result<Run> {
         check_image_size(&image)?;
         Ok(Run {
             engine: engine_spec(settings, &limits)?,
             limits,
             image,
-            args,
-            env,
+            wasi,
             message: message_room(),
         })
     }
@@ -179,7 +239,7 @@ impl Run {
         let mut req = RunRequest::new();
         req.engine = self.engine;
         req.image = buf(&self.image);
-        req.wasi = wasi_args(&self.args, &self.env);
+        req.wasi = self.wasi.abi();
         req.limits = self.limits.abi();
         req.reply.message = buf_mut(&mut self.message);
         req
@@ -229,8 +289,11 @@ mod tests {
         Run::new(
             settings,
             b"image".to_vec(),
-            StringList::pack("arguments", &["app.wasm", "x"]).unwrap(),
-            StringList::pack("environment variables", &["A=1"]).unwrap(),
+            Wasi {
+                args: StringList::pack("arguments", &["app.wasm", "x"]).unwrap(),
+                env: StringList::pack("environment variables", &["A=1"]).unwrap(),
+                dirs: Preopens::open(&["/".to_string(), "/tmp::sandbox".to_string()]).unwrap(),
+            },
             Limits {
                 fuel,
                 timeout_ns: 7,
@@ -254,6 +317,8 @@ mod tests {
         assert_eq!((req.image.ptr, req.image.len), (run.image.as_ptr() as u64, 5));
         assert_eq!((req.wasi.args.len, req.wasi.args_count), (11, 2));
         assert_eq!((req.wasi.env.len, req.wasi.env_count), (4, 1));
+        assert_eq!((req.wasi.preopen_count, req.wasi.preopen_fds.len), (2, 8));
+        assert_eq!(req.wasi.preopen_names.len, b"/\0sandbox\0".len() as u64);
         assert_eq!(req.reply.message.len, MESSAGE_CAPACITY as u64);
         assert_eq!(req.reply.outcome, Outcome::NotRun as u32);
         assert_eq!(req.check(), Ok(()), "the module's own validation accepts it");
@@ -261,13 +326,25 @@ mod tests {
         let mut plain = Run::new(
             &Settings::pulley(false),
             vec![1],
-            StringList::default(),
-            StringList::default(),
+            Wasi::default(),
             Limits::default(),
         )
         .unwrap();
         let req = plain.request();
         assert_eq!((req.wasi.env, req.engine.flags), (UserBuf::NONE, 0));
+        assert_eq!((req.wasi.preopen_fds, req.wasi.preopen_count), (UserBuf::NONE, 0));
+    }
+
+    #[test]
+    fn dirs_are_opened_here_and_checked() {
+        let e = Preopens::open(&["/nonexistent-kwasm-dir".into()]).unwrap_err().to_string();
+        assert!(e.contains("--dir `/nonexistent-kwasm-dir`"), "{e}");
+        let e = Preopens::open(&["/etc/hostname".into()]).unwrap_err().to_string();
+        assert!(e.contains("not a directory") || e.contains("No such file"), "{e}");
+        let e = Preopens::open(&["/tmp::".into()]).unwrap_err().to_string();
+        assert!(e.contains("HOST_DIR::GUEST_PATH"), "{e}");
+        let p = Preopens::open(&["/tmp".into(), "/::root".into()]).unwrap();
+        assert_eq!(p.names.bytes, b"/tmp\0root\0");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::compile::{self, CacheStatus};
 use crate::device::Device;
 use crate::invoke;
 use crate::outcome::{self, RunContext};
-use crate::request::{Limits, Reply, Run, StringList};
+use crate::request::{Limits, Preopens, Reply, Run, StringList, Wasi};
 use crate::session::{Session, SessionOptions};
 use crate::units;
 
@@ -60,6 +60,12 @@ pub struct RunArgs {
     /// pass this process's value (left unset if it has none)
     #[arg(long = "env", value_name = "NAME[=VAL]")]
     pub env: Vec<String>,
+
+    /// Give the program a directory: HOST_DIR, seen by the program at
+    /// GUEST_PATH (default: HOST_DIR). It reaches nothing outside its
+    /// directories; this process's permissions decide what it may do inside
+    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_PATH]")]
+    pub dirs: Vec<String>,
 
     /// The engine that runs the program: native x86-64 code from Cranelift
     /// (the default), or Wasmtime's Pulley interpreter (no executable memory)
@@ -162,16 +168,19 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
     }
 
-    let argv = StringList::pack("arguments", &argv)?;
-    let env = StringList::pack("environment variables", &env)?;
+    let wasi = Wasi {
+        args: StringList::pack("arguments", &argv)?,
+        env: StringList::pack("environment variables", &env)?,
+        dirs: Preopens::open(&args.dirs)?,
+    };
     let limits = Limits {
         fuel: args.fuel,
         timeout_ns: args.timeout.as_ref().map_or(0, |t| t.1),
         max_memory: args.max_memory.unwrap_or(0),
     };
     let reply = match &args.invoke {
-        None => Run::new(&settings, compiled.image, argv, env, limits)?.submit(&Device::open()?)?,
-        Some(name) => invoke_in_session(&settings, &compiled.image, &argv, &env, limits, name, &params)?,
+        None => Run::new(&settings, compiled.image, wasi, limits)?.submit(&Device::open()?)?,
+        Some(name) => invoke_in_session(&settings, &compiled.image, &wasi, limits, name, &params)?,
     };
 
     let ctx = RunContext {
@@ -197,16 +206,14 @@ pub fn run(args: RunArgs) -> Result<i32> {
 fn invoke_in_session(
     settings: &Settings,
     image: &[u8],
-    args: &StringList,
-    env: &StringList,
+    wasi: &Wasi,
     limits: Limits,
     name: &str,
     params: &[Value],
 ) -> Result<Reply> {
     let options = SessionOptions {
         settings,
-        args,
-        env,
+        wasi,
         limits,
         spectest: false,
     };

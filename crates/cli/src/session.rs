@@ -9,7 +9,7 @@ use kwasm_abi::{ioctl, InstanceRequest, InstantiateRequest, Outcome, SessionRequ
 use kwasm_engine::Settings;
 
 use crate::device::{Device, DeviceError};
-use crate::request::{buf, buf_mut, check_image_size, engine_spec, message_room, wasi_args, Limits, Reply, StringList};
+use crate::request::{buf, buf_mut, check_image_size, engine_spec, message_room, Limits, Reply, Wasi};
 
 /// An open `/dev/kwasm` made a session.
 pub struct Session {
@@ -24,8 +24,7 @@ pub type Answer = Result<Reply, DeviceError>;
 /// What the session is for.
 pub struct SessionOptions<'a> {
     pub settings: &'a Settings,
-    pub args: &'a StringList,
-    pub env: &'a StringList,
+    pub wasi: &'a Wasi,
     pub limits: Limits,
     /// Provide the spec testsuite's `spectest` module.
     pub spectest: bool,
@@ -39,7 +38,7 @@ impl Session {
         let mut message = message_room();
         let mut req = SessionRequest::new();
         req.engine = engine_spec(options.settings, &options.limits)?;
-        req.wasi = wasi_args(options.args, options.env);
+        req.wasi = options.wasi.abi();
         req.limits = options.limits.abi();
         req.options = if options.spectest { SESSION_SPECTEST } else { 0 };
         req.reply.message = buf_mut(&mut message);

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::compile;
 use crate::device::DeviceError;
-use crate::request::{Limits, Reply, StringList};
+use crate::request::{Limits, Reply, StringList, Wasi};
 use crate::run::{default_engine, EngineArg};
 use crate::session::{Session, SessionOptions};
 
@@ -106,11 +106,13 @@ struct KernelTarget<'a> {
 
 impl<'a> KernelTarget<'a> {
     fn open(settings: &'a Settings, compiler: &'a wasmtime::Engine) -> Result<KernelTarget<'a>> {
-        let args = StringList::pack("arguments", &["spectest"])?;
+        let wasi = Wasi {
+            args: StringList::pack("arguments", &["spectest"])?,
+            ..Wasi::default()
+        };
         let options = SessionOptions {
             settings,
-            args: &args,
-            env: &StringList::default(),
+            wasi: &wasi,
             limits: Limits::default(),
             spectest: true,
         };

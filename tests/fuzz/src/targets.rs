@@ -6,7 +6,7 @@
 use crate::{mutate, Rng, Target};
 use kwasm_abi::ioctl::{self, Command};
 use kwasm_abi::run::{
-    ENGINE_FLAGS_ALL, MAX_IMAGE_LEN, MAX_NAME_LEN, MAX_STRINGS_COUNT, MAX_STRINGS_LEN, MAX_VALUES, VALUE_SIZE,
+    ENGINE_FLAGS_ALL, MAX_IMAGE_LEN, MAX_NAME_LEN, MAX_PREOPENS, MAX_STRINGS_COUNT, MAX_STRINGS_LEN, MAX_VALUES, VALUE_SIZE,
 };
 use kwasm_abi::session::SESSION_OPTIONS_ALL;
 use kwasm_abi::{
@@ -80,11 +80,21 @@ fn engine_spec(rng: &mut Rng) -> EngineSpec {
 
 fn wasi_args(rng: &mut Rng) -> WasiArgs {
     let limits = [MAX_STRINGS_LEN, MAX_STRINGS_COUNT as u64];
+    // Half the time no preopens, so the other fields' checks get reached.
+    let preopens = if rng.one_in(2) { 0 } else { rng.interesting_u32(&[MAX_PREOPENS as u64, 1]) };
     WasiArgs {
         args: buf(rng, &limits),
         env: buf(rng, &limits),
         args_count: rng.interesting_u32(&limits),
         env_count: rng.interesting_u32(&limits),
+        preopen_fds: if rng.one_in(4) {
+            buf(rng, &[MAX_PREOPENS as u64 * 4, 4])
+        } else {
+            UserBuf { ptr: 0x1000, len: u64::from(preopens) * 4 }
+        },
+        preopen_names: if preopens == 0 { UserBuf::NONE } else { buf(rng, &limits) },
+        preopen_count: preopens,
+        reserved: u32::from(rng.one_in(8)),
     }
 }
 
@@ -96,6 +106,11 @@ fn wasi_ok(w: &WasiArgs) -> bool {
         && w.env.len <= MAX_STRINGS_LEN
         && w.args_count <= MAX_STRINGS_COUNT
         && w.env_count <= MAX_STRINGS_COUNT
+        && w.preopen_fds.len == u64::from(w.preopen_count) * 4
+        && w.preopen_names.len >= u64::from(w.preopen_count)
+        && w.preopen_names.len <= MAX_STRINGS_LEN
+        && w.preopen_count <= MAX_PREOPENS
+        && w.reserved == 0
 }
 
 fn engine_ok(e: &EngineSpec) -> bool {
