@@ -38,9 +38,36 @@ impl<'a> GuestMemory<'a> {
         Ok(&mut self.bytes[r])
     }
 
+    /// The size of memory in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// `N` bytes at `ptr`, copied out.
+    pub fn read_array<const N: usize>(&self, ptr: u32) -> Result<[u8; N], Errno> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.slice(ptr, N as u32)?);
+        Ok(out)
+    }
+
+    pub fn read_u8(&self, ptr: u32) -> Result<u8, Errno> {
+        Ok(self.read_array::<1>(ptr)?[0])
+    }
+
+    pub fn read_u16(&self, ptr: u32) -> Result<u16, Errno> {
+        Ok(u16::from_le_bytes(self.read_array(ptr)?))
+    }
+
     pub fn read_u32(&self, ptr: u32) -> Result<u32, Errno> {
-        let s = self.slice(ptr, 4)?;
-        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        Ok(u32::from_le_bytes(self.read_array(ptr)?))
+    }
+
+    pub fn read_u64(&self, ptr: u32) -> Result<u64, Errno> {
+        Ok(u64::from_le_bytes(self.read_array(ptr)?))
     }
 
     pub fn write_bytes(&mut self, ptr: u32, data: &[u8]) -> Result<(), Errno> {
