@@ -11,6 +11,7 @@ pub mod errno {
     pub const EBUSY: i32 = 16;
     pub const EFAULT: i32 = 14;
     pub const EEXIST: i32 = 17;
+    pub const ENOTDIR: i32 = 20;
     pub const EINVAL: i32 = 22;
     pub const ENOTTY: i32 = 25;
     pub const EPROTO: i32 = 71;
@@ -54,6 +55,8 @@ pub enum Error {
     NoSession,
     /// No instance of the session has this handle.
     NoSuchInstance,
+    /// A preopen fd is not a directory the caller has open.
+    NotADirectory,
 }
 
 impl Error {
@@ -73,6 +76,7 @@ impl Error {
             Error::SessionExists => errno::EEXIST,
             Error::NoSession => errno::EBADFD,
             Error::NoSuchInstance => errno::ENOENT,
+            Error::NotADirectory => errno::ENOTDIR,
         }
     }
 
@@ -92,6 +96,7 @@ impl Error {
             errno::EEXIST => Error::SessionExists,
             errno::EBADFD => Error::NoSession,
             errno::ENOENT => Error::NoSuchInstance,
+            errno::ENOTDIR => Error::NotADirectory,
             _ => return None,
         })
     }
@@ -117,6 +122,7 @@ impl fmt::Display for Error {
             Error::SessionExists => "this open /dev/kwasm is already a session",
             Error::NoSession => "this open /dev/kwasm is not a session (SESSION first)",
             Error::NoSuchInstance => "no instance of this session has that handle",
+            Error::NotADirectory => "a preopened directory (--dir) is not a directory this process has open",
         })
     }
 }
@@ -125,7 +131,8 @@ impl fmt::Display for Error {
 mod tests {
     use super::*;
 
-    const ALL: [Error; 13] = [
+    const ALL: [Error; 14] = [
+        Error::NotADirectory,
         Error::Busy,
         Error::SessionExists,
         Error::NoSession,

@@ -3,7 +3,7 @@
 
 use crate::platform::stack::Stack;
 use crate::platform::task::Status;
-use crate::platform::user::{read_request, read_strings, UserPtr};
+use crate::platform::user::{read_request, UserPtr};
 use crate::wasm::{self, instantiate_failed, Report, RunState};
 use alloc::string::String;
 use core::sync::atomic::Ordering;
@@ -14,13 +14,12 @@ use wasmtime::Store;
 pub fn ioctl(arg: UserPtr) -> Result<(), Error> {
     let mut req: RunRequest = read_request(arg)?;
     let image = UserPtr::new(req.image.ptr as usize).read_bytes(req.image.len as usize)?;
-    let args = read_strings(req.wasi.args, req.wasi.args_count)?;
-    let env = read_strings(req.wasi.env, req.wasi.env_count)?;
-    let task = wasm::claim_task(req.engine.engine, req.limits.max_memory, args.get(0).unwrap_or(b"?"))?;
+    let wasi = wasm::wasi_context(&req.wasi)?;
+    let task = wasm::claim_task(req.engine.engine, req.limits.max_memory, wasi.args.get(0).unwrap_or(b"?"))?;
     let status = task.status();
     let mut stack = Stack::new().ok_or(Error::OutOfMemory)?;
     let report = stack.run(|| {
-        let report = match run(&req, image, kwasm_wasi::Context { args, env }, status) {
+        let report = match run(&req, image, wasi, status) {
             Ok(report) | Err(report) => report,
         };
         status.state.store(STATE_ENDING, Ordering::Relaxed);
@@ -34,7 +33,7 @@ pub fn ioctl(arg: UserPtr) -> Result<(), Error> {
 fn run(
     req: &RunRequest,
     image: alloc::vec::Vec<u8>,
-    wasi: kwasm_wasi::Context,
+    wasi: wasm::WasiContext,
     status: &'static Status,
 ) -> Result<Report, Report> {
     let (settings, engine) = wasm::engine_for(&req.engine)?;

@@ -5,7 +5,7 @@
 
 use crate::platform::stack::Stack;
 use crate::platform::task::Status;
-use crate::platform::user::{read_name, read_request, read_strings, read_values, write_values, UserPtr};
+use crate::platform::user::{read_name, read_request, read_values, write_values, UserPtr};
 use crate::wasm::{self, instantiate_failed, Report, RunState};
 use alloc::boxed::Box;
 use alloc::format;
@@ -49,12 +49,10 @@ pub fn create(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<(), Error> {
     if !slot.load(Ordering::Acquire).is_null() {
         return Err(Error::SessionExists);
     }
-    let args = read_strings(req.wasi.args, req.wasi.args_count)?;
-    let env = read_strings(req.wasi.env, req.wasi.env_count)?;
-    let name = args.get(0).unwrap_or(b"?").to_vec();
+    let wasi = wasm::wasi_context(&req.wasi)?;
+    let name = wasi.args.get(0).unwrap_or(b"?").to_vec();
     let task = wasm::claim_task(req.engine.engine, req.limits.max_memory, &name)?;
     let mut stack = Stack::new().ok_or(Error::OutOfMemory)?;
-    let wasi = kwasm_wasi::Context { args, env };
     let live = stack.run(|| Live::new(&req, wasi, task.status()));
     drop(task);
     let report = match live {
@@ -178,7 +176,7 @@ pub fn instance_op(slot: &AtomicPtr<Session>, op: Op, arg: UserPtr) -> Result<()
 }
 
 impl Live {
-    fn new(req: &SessionRequest, wasi: kwasm_wasi::Context, status: &'static Status) -> Result<Live, Report> {
+    fn new(req: &SessionRequest, wasi: wasm::WasiContext, status: &'static Status) -> Result<Live, Report> {
         let (settings, engine) = wasm::engine_for(&req.engine)?;
         let mut store = wasm::new_store(
             &engine,

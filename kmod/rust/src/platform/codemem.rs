@@ -58,6 +58,9 @@ fn set_all(ptes: &[*mut u64], update: impl Fn(u64) -> u64) {
     }
     // SAFETY: flushing TLBs is always allowed in process context.
     unsafe { ffi::kwasm_flush_tlb_all_cpus() };
+    // A session closing drops hundreds of modules in one go (a spec
+    // script): let others run between them on a non-preemptible kernel.
+    super::sched::cond_resched();
 }
 
 impl CustomCodeMemory for KernelCodeMemory {

@@ -10,6 +10,29 @@ pub struct File {
     _opaque: [u8; 0],
 }
 
+/// `struct path`: a mount and a dentry (two pointers in every kernel).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RawPath {
+    pub mnt: *mut c_void,
+    pub dentry: *mut c_void,
+}
+
+/// `struct kwasm_stat` of kwasm_fs_glue.c.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Stat {
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub size: u64,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub mode: u32,
+    pub reserved: u32,
+}
+
 extern "C" {
     // kwasm_glue.c module parameters (written by the kernel's sysfs code).
     pub static kwasm_param_max_instances: c_uint;
@@ -26,6 +49,59 @@ extern "C" {
     pub fn get_random_bytes(buf: *mut c_void, len: usize);
     pub fn lookup_address(address: c_ulong, level: *mut c_uint) -> *mut c_void;
     pub fn is_vmalloc_addr(addr: *const c_void) -> bool;
+
+    pub fn path_put(path: *const RawPath);
+    pub fn dput(dentry: *mut c_void);
+    pub fn file_open_root(root: *const RawPath, name: *const c_char, flags: c_int, mode: u16) -> *mut File;
+    pub fn lookup_one_len(name: *const c_char, base: *mut c_void, len: c_int) -> *mut c_void;
+    pub fn lock_rename(a: *mut c_void, b: *mut c_void) -> *mut c_void;
+    pub fn unlock_rename(a: *mut c_void, b: *mut c_void);
+    pub fn mnt_want_write(mnt: *mut c_void) -> c_int;
+    pub fn mnt_drop_write(mnt: *mut c_void);
+    pub fn vfs_llseek(file: *mut File, offset: i64, whence: c_int) -> i64;
+    pub fn vfs_fsync_range(file: *mut File, start: i64, end: i64, datasync: c_int) -> c_int;
+    pub fn vfs_fadvise(file: *mut File, offset: i64, len: i64, advice: c_int) -> c_int;
+    pub fn vfs_fallocate(file: *mut File, mode: c_int, offset: i64, len: i64) -> c_int;
+    pub fn vfs_truncate(path: *const RawPath, length: i64) -> c_int;
+    pub fn send_sig(sig: c_int, task: *mut c_void, private: c_int) -> c_int;
+
+    // kwasm_fs_glue.c wrappers.
+    pub fn kwasm_file_path(file: *mut File) -> *const RawPath;
+    pub fn kwasm_lookup_beneath(
+        dir: *const RawPath,
+        name: *const c_char,
+        follow: bool,
+        directory: bool,
+        out: *mut RawPath,
+    ) -> c_int;
+    pub fn kwasm_path_stat(path: *const RawPath, out: *mut Stat) -> c_int;
+    pub fn kwasm_set_times(path: *const RawPath, atime_ns: i64, mtime_ns: i64) -> c_int;
+    pub fn kwasm_file_pread(file: *mut File, buf: *mut c_void, len: usize, pos: i64) -> isize;
+    pub fn kwasm_file_pwrite(file: *mut File, buf: *const c_void, len: usize, pos: i64) -> isize;
+    pub fn kwasm_file_set_flags(file: *mut File, mask: c_uint, flags: c_uint);
+    pub fn kwasm_file_writable(file: *mut File) -> bool;
+    pub fn kwasm_read_dir(dir: *mut File, data: *mut c_void) -> c_int;
+    pub fn kwasm_lock_parent(parent: *const RawPath);
+    pub fn kwasm_unlock_parent(parent: *const RawPath);
+    pub fn kwasm_dentry_positive(dentry: *mut c_void) -> bool;
+    pub fn kwasm_dentry_is_dir(dentry: *mut c_void) -> bool;
+    pub fn kwasm_dentry_is_symlink(dentry: *mut c_void) -> bool;
+    pub fn kwasm_mkdir(parent: *const RawPath, dentry: *mut c_void) -> c_int;
+    pub fn kwasm_rmdir(parent: *const RawPath, dentry: *mut c_void) -> c_int;
+    pub fn kwasm_unlink(parent: *const RawPath, dentry: *mut c_void) -> c_int;
+    pub fn kwasm_symlink(parent: *const RawPath, dentry: *mut c_void, target: *const c_char) -> c_int;
+    pub fn kwasm_link(old: *mut c_void, new_parent: *const RawPath, new: *mut c_void) -> c_int;
+    pub fn kwasm_rename(old_parent: *const RawPath, old: *mut c_void, new_parent: *const RawPath, new: *mut c_void) -> c_int;
+    pub fn kwasm_readlink(path: *const RawPath, buf: *mut c_char, len: c_int) -> c_int;
+    pub fn kwasm_same_mount(a: *const RawPath, b: *const RawPath) -> bool;
+    pub fn kwasm_file_poll(file: *mut File) -> c_uint;
+    pub fn kwasm_sleep_until(monotonic_ns: u64) -> c_int;
+    pub fn kwasm_sock_accept(file: *mut File, nonblock: bool) -> *mut File;
+    pub fn kwasm_sock_recv(file: *mut File, buf: *mut c_void, len: usize, peek: bool, waitall: bool) -> c_int;
+    pub fn kwasm_sock_send(file: *mut File, buf: *const c_void, len: usize) -> c_int;
+    pub fn kwasm_sock_shutdown(file: *mut File, how: c_int) -> c_int;
+    pub fn kwasm_is_err(ptr: *const c_void) -> bool;
+    pub fn kwasm_ptr_err(ptr: *const c_void) -> isize;
 
     // kwasm_glue.c wrappers.
     pub fn kwasm_kvmalloc(size: usize) -> *mut c_void;
@@ -57,6 +133,25 @@ extern "C" {
     pub fn kwasm_cpu_has_ibt() -> bool;
     pub fn kwasm_read_s_cet() -> u64;
     pub fn kwasm_write_s_cet(val: u64);
+}
+
+/// A pointer-or-errno (`ERR_PTR`) as a Result. Err(positive errno).
+pub fn err_ptr<T>(ptr: *mut T) -> Result<*mut T, i32> {
+    // SAFETY: IS_ERR/PTR_ERR only look at the pointer's value.
+    if unsafe { kwasm_is_err(ptr.cast()) } {
+        Err(-(unsafe { kwasm_ptr_err(ptr.cast()) }) as i32)
+    } else {
+        Ok(ptr)
+    }
+}
+
+/// A kernel int return (0 or -errno) as a Result.
+pub fn int_result(ret: c_int) -> Result<(), i32> {
+    if ret < 0 {
+        Err(-ret)
+    } else {
+        Ok(())
+    }
 }
 
 /// Linux errno as returned negated by kernel functions.

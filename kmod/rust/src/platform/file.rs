@@ -1,7 +1,9 @@
-//! The calling process's open files, used through the VFS exactly as its
-//! own `read(2)`/`write(2)` would (its credentials, its file positions).
+//! Open files (the caller's own, and those a program opened), used through
+//! the VFS exactly as the process's own system calls would: its
+//! credentials, its file positions.
 
-use super::ffi;
+use super::ffi::{self, int_result};
+pub use super::ffi::Stat;
 
 /// A reference to one of the caller's open files; dropped with `fput`.
 pub struct FileRef(*mut ffi::File);
@@ -20,6 +22,7 @@ pub enum FileKind {
 }
 
 const EBADF: i32 = 9;
+const EINVAL: i32 = 22;
 /// `O_APPEND`, `O_NONBLOCK` (x86-64 values).
 pub const O_APPEND: u32 = 0o2000;
 pub const O_NONBLOCK: u32 = 0o4000;
@@ -37,6 +40,22 @@ impl FileRef {
         }
     }
 
+    /// Takes over a file reference the kernel handed out (an open). Null
+    /// or an `ERR_PTR` is the errno.
+    pub(super) fn from_raw(file: *mut ffi::File) -> Result<FileRef, i32> {
+        ffi::err_ptr(file).map(FileRef)
+    }
+
+    pub(super) fn raw(&self) -> *mut ffi::File {
+        self.0
+    }
+
+    /// The file's `struct path` (valid while the file is held).
+    pub(super) fn path(&self) -> *const ffi::RawPath {
+        // SAFETY: we hold a reference on the file.
+        unsafe { ffi::kwasm_file_path(self.0) }
+    }
+
     /// `write(2)` from a kernel buffer at the file's position. Err(errno).
     pub fn write(&self, data: &[u8]) -> Result<usize, i32> {
         // SAFETY: we hold a reference on the file; `data` is a valid kernel
@@ -50,6 +69,92 @@ impl FileRef {
         // SAFETY: as write(), with a writable buffer.
         let n = unsafe { ffi::kwasm_file_read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
         ffi::neg_errno(n).map_or(Ok(n as usize), Err)
+    }
+
+    /// `pread(2)` into a kernel buffer. Err(errno).
+    pub fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize, i32> {
+        let pos = i64::try_from(offset).map_err(|_| EINVAL)?;
+        // SAFETY: as read(); the position is our own copy.
+        let n = unsafe { ffi::kwasm_file_pread(self.0, buf.as_mut_ptr().cast(), buf.len(), pos) };
+        ffi::neg_errno(n).map_or(Ok(n as usize), Err)
+    }
+
+    /// `pwrite(2)` from a kernel buffer. Err(errno).
+    pub fn pwrite(&self, data: &[u8], offset: u64) -> Result<usize, i32> {
+        let pos = i64::try_from(offset).map_err(|_| EINVAL)?;
+        // SAFETY: as write(); the position is our own copy.
+        let n = unsafe { ffi::kwasm_file_pwrite(self.0, data.as_ptr().cast(), data.len(), pos) };
+        ffi::neg_errno(n).map_or(Ok(n as usize), Err)
+    }
+
+    /// `lseek(2)`: `whence` 0 (SET), 1 (CUR), 2 (END). The new position.
+    pub fn seek(&self, offset: i64, whence: i32) -> Result<u64, i32> {
+        // SAFETY: we hold a reference on the file.
+        let pos = unsafe { ffi::vfs_llseek(self.0, offset, whence) };
+        if pos < 0 {
+            Err(-pos as i32)
+        } else {
+            Ok(pos as u64)
+        }
+    }
+
+    /// `fsync(2)`, or `fdatasync(2)`.
+    pub fn sync(&self, data_only: bool) -> Result<(), i32> {
+        // SAFETY: we hold a reference on the file; process context.
+        int_result(unsafe { ffi::vfs_fsync_range(self.0, 0, i64::MAX, data_only as i32) })
+    }
+
+    /// `posix_fadvise(2)` with a Linux `POSIX_FADV_*` value.
+    pub fn advise(&self, offset: i64, len: i64, advice: i32) -> Result<(), i32> {
+        // SAFETY: as sync().
+        int_result(unsafe { ffi::vfs_fadvise(self.0, offset, len, advice) })
+    }
+
+    /// `posix_fallocate(2)`.
+    pub fn allocate(&self, offset: i64, len: i64) -> Result<(), i32> {
+        // SAFETY: as sync().
+        int_result(unsafe { ffi::vfs_fallocate(self.0, 0, offset, len) })
+    }
+
+    /// `fstat(2)`.
+    pub fn stat(&self) -> Result<Stat, i32> {
+        let mut st = Stat::default();
+        // SAFETY: the path is the held file's; `st` is writable.
+        int_result(unsafe { ffi::kwasm_path_stat(self.path(), &mut st) })?;
+        Ok(st)
+    }
+
+    /// `ftruncate(2)`: the file must be open for writing.
+    pub fn set_size(&self, size: u64) -> Result<(), i32> {
+        if !self.writable() {
+            return Err(EBADF);
+        }
+        let size = i64::try_from(size).map_err(|_| EINVAL)?;
+        // SAFETY: the path is the held file's; process context.
+        int_result(unsafe { ffi::vfs_truncate(self.path(), size) })
+    }
+
+    /// `futimens(2)`; times as utimensat takes them (ns, UTIME_NOW, UTIME_OMIT).
+    pub fn set_times(&self, atime_ns: i64, mtime_ns: i64) -> Result<(), i32> {
+        // SAFETY: as set_size().
+        int_result(unsafe { ffi::kwasm_set_times(self.path(), atime_ns, mtime_ns) })
+    }
+
+    /// Sets the `mask` bits of the open flags to those of `flags` (F_SETFL).
+    pub fn set_flags(&self, mask: u32, flags: u32) {
+        // SAFETY: the glue takes the file's f_lock around the store.
+        unsafe { ffi::kwasm_file_set_flags(self.0, mask, flags) }
+    }
+
+    pub fn writable(&self) -> bool {
+        // SAFETY: reads the held file's mode.
+        unsafe { ffi::kwasm_file_writable(self.0) }
+    }
+
+    /// The file's poll mask now (`EPOLL*` bits), without waiting.
+    pub fn poll_mask(&self) -> u32 {
+        // SAFETY: vfs_poll with no table only asks; we hold the file.
+        unsafe { ffi::kwasm_file_poll(self.0) }
     }
 
     pub fn kind(&self) -> FileKind {

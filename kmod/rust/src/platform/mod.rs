@@ -4,7 +4,7 @@
 //! the raw declarations and is private to this layer. The list is short on
 //! purpose (compare Wasmtime's `min-platform`): logging, memory, user-space
 //! copies, credentials, the panic path; for running wasm: the caller's
-//! files, clocks and randomness, scheduling and signals, a private stack,
+//! files and paths beneath its preopens (`fs`), clocks and randomness, scheduling and signals, a private stack,
 //! an epoch timer, CPU features, W^X code memory, the wasm section (FPU,
 //! IBT), and the hooks Wasmtime's `no_std` build asks its
 //! embedder for (`task`: thread-local slots, `sync`: locks).
@@ -20,6 +20,7 @@ pub mod cpu;
 pub mod cred;
 mod ffi;
 pub mod file;
+pub mod fs;
 mod panic;
 pub mod params;
 pub mod sched;

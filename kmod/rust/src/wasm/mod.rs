@@ -14,4 +14,4 @@ pub use engine::{engine_for, load};
 pub use report::{instantiate_failed, write_reply, Report};
 pub use store::{claim_task, enter, new_store, RunState};
 pub use values::{from_val, to_vals};
-pub use wasi::linker;
+pub use wasi::{context as wasi_context, linker, Context as WasiContext};

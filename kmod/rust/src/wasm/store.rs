@@ -44,7 +44,7 @@ impl core::error::Error for Stop {}
 
 /// The store's data: what host functions and yield points need.
 pub struct RunState {
-    pub wasi: kwasm_wasi::Context,
+    pub wasi: super::WasiContext,
     limits: Limits,
     /// What `kwasm ps` shows: the entry of the task running wasm now.
     status: &'static Status,
@@ -111,7 +111,7 @@ pub fn claim_task(engine: u32, max_memory: u64, name: &[u8]) -> Result<TaskClaim
 pub fn new_store(
     engine: &Engine,
     settings: &Settings,
-    wasi: kwasm_wasi::Context,
+    wasi: super::WasiContext,
     limits: &kwasm_abi::Limits,
     max_instances: usize,
     status: &'static Status,

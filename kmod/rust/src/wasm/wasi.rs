@@ -1,47 +1,214 @@
-//! WASI preview1 bound into Wasmtime: each import is a thin adapter from
-//! Wasmtime's calling convention to `kwasm_wasi`, with [`KernelHost`] doing
-//! what the caller's own system calls would.
+//! WASI preview1 bound into Wasmtime. The rules (memory checks, rights, the
+//! fd table, layouts, errnos) are `kwasm_wasi`'s; this file is the thin
+//! kernel side: [`KernelHost`] does what the caller's own system calls
+//! would, through `platform::{file, fs}`, and each import is a one-line
+//! adapter from Wasmtime's calling convention.
 
 use super::store::{RunState, Stop};
-use crate::platform::file::{FileKind, FileRef, O_APPEND, O_NONBLOCK};
+use crate::platform::file::{FileKind, FileRef, Stat, O_APPEND, O_NONBLOCK};
+use crate::platform::fs::{self, FsError};
+use crate::platform::user::{read_strings, UserPtr};
 use crate::platform::{clock, sched};
-use kwasm_wasi::{clock as clocks, errno, fdflags, filetype, rights, Errno, FdStat, GuestMemory, Host, MODULE};
+use kwasm_abi::{Error as AbiError, WasiArgs};
+use kwasm_wasi::{
+    clock as clocks, errno, fdflags, filetype, DirEntry, Errno, FileStat, GuestMemory, Host, OpenOptions, Readiness,
+    SetTime, Wasi, Whence, MODULE,
+};
 use wasmtime::{Caller, Engine, Error, Extern, Linker, Result};
 
-/// The process's standard streams; other fds are not the program's (its
-/// preopens and sockets come with the full WASI).
-const STDIO: u32 = 2;
+/// The program's WASI state: its files are references on `struct file`s.
+pub type Context = Wasi<FileRef>;
+
+/// Builds the program's context from the request: arguments, environment,
+/// the caller's standard streams, and the preopened directories (fds of
+/// the caller, each checked to be a directory).
+pub fn context(req: &WasiArgs) -> Result<Context, AbiError> {
+    let args = read_strings(req.args, req.args_count)?;
+    let env = read_strings(req.env, req.env_count)?;
+    let names = read_strings(req.preopen_names, req.preopen_count)?;
+    let fds = UserPtr::new(req.preopen_fds.ptr as usize).read_bytes(req.preopen_fds.len as usize)?;
+    let mut cx = Wasi::new(args, env);
+    for fd in 0..3 {
+        // A closed standard stream stays closed for the program too.
+        if let Ok(file) = FileRef::get(fd) {
+            let kind = wasi_filetype(file.kind());
+            // As wasmtime-wasi: a terminal is a character device, any
+            // other stream reports `unknown`.
+            let shown = if kind == filetype::CHARACTER_DEVICE { kind } else { filetype::UNKNOWN };
+            cx.set_stdio(fd, file, shown).map_err(|_| AbiError::Malformed)?;
+        }
+    }
+    for (i, fd) in fds.chunks_exact(4).enumerate() {
+        let fd = u32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+        let dir = FileRef::get(fd).map_err(|_| AbiError::NotADirectory)?;
+        if dir.kind() != FileKind::Directory {
+            return Err(AbiError::NotADirectory);
+        }
+        let name = names.get(i).ok_or(AbiError::Malformed)?;
+        cx.add_preopen(dir, name.to_vec()).map_err(|_| AbiError::Malformed)?;
+    }
+    Ok(cx)
+}
+
+fn wasi_filetype(kind: FileKind) -> u8 {
+    match kind {
+        FileKind::Regular => filetype::REGULAR_FILE,
+        FileKind::Directory => filetype::DIRECTORY,
+        FileKind::CharDevice => filetype::CHARACTER_DEVICE,
+        FileKind::BlockDevice => filetype::BLOCK_DEVICE,
+        FileKind::Socket => filetype::SOCKET_STREAM,
+        FileKind::Symlink => filetype::SYMBOLIC_LINK,
+        FileKind::Fifo | FileKind::Unknown => filetype::UNKNOWN,
+    }
+}
+
+/// `S_IFMT` of a mode as a WASI filetype.
+fn mode_filetype(mode: u32) -> u8 {
+    match mode & 0o170000 {
+        0o100000 => filetype::REGULAR_FILE,
+        0o040000 => filetype::DIRECTORY,
+        0o020000 => filetype::CHARACTER_DEVICE,
+        0o060000 => filetype::BLOCK_DEVICE,
+        0o140000 => filetype::SOCKET_STREAM,
+        0o120000 => filetype::SYMBOLIC_LINK,
+        _ => filetype::UNKNOWN,
+    }
+}
+
+/// Linux `DT_*` as a WASI filetype.
+fn dirent_filetype(dt: u8) -> u8 {
+    match dt {
+        2 => filetype::CHARACTER_DEVICE,
+        4 => filetype::DIRECTORY,
+        6 => filetype::BLOCK_DEVICE,
+        8 => filetype::REGULAR_FILE,
+        10 => filetype::SYMBOLIC_LINK,
+        12 => filetype::SOCKET_STREAM,
+        _ => filetype::UNKNOWN,
+    }
+}
+
+fn stat(st: Stat) -> FileStat {
+    FileStat {
+        dev: st.dev,
+        ino: st.ino,
+        filetype: mode_filetype(st.mode),
+        nlink: st.nlink,
+        size: st.size,
+        atim: st.atime_ns.max(0) as u64,
+        mtim: st.mtime_ns.max(0) as u64,
+        ctim: st.ctime_ns.max(0) as u64,
+    }
+}
+
+fn linux(e: i32) -> Errno {
+    errno::from_linux(e)
+}
+
+fn fs_error(e: FsError) -> Errno {
+    match e {
+        FsError::Errno(e) => errno::from_linux(e),
+        FsError::Escapes => errno::NOTCAPABLE,
+    }
+}
+
+// utimensat's special values.
+const UTIME_NOW: i64 = (1 << 30) - 1;
+const UTIME_OMIT: i64 = (1 << 30) - 2;
+
+fn utime(t: SetTime) -> Result<i64, Errno> {
+    match t {
+        SetTime::Omit => Ok(UTIME_OMIT),
+        SetTime::Now => Ok(UTIME_NOW),
+        SetTime::At(ns) => i64::try_from(ns).map_err(|_| errno::OVERFLOW),
+    }
+}
+
+// EPOLL* bits (uapi).
+const EPOLLIN: u32 = 0x1;
+const EPOLLOUT: u32 = 0x4;
+const EPOLLERR: u32 = 0x8;
+const EPOLLHUP: u32 = 0x10;
+const EPOLLRDNORM: u32 = 0x40;
+const EPOLLWRNORM: u32 = 0x100;
+
+/// How long `poll` sleeps between looks at files that are not ready (the
+/// kernel's wait queues come with the readiness API of kwasm_net).
+const POLL_STEP_NS: u64 = 1_000_000;
+
+/// `random_get` fills at most this much between chances to reschedule.
+const RANDOM_CHUNK: usize = 256 * 1024;
 
 struct KernelHost;
 
-fn stdio(fd: u32) -> Result<FileRef, Errno> {
-    if fd > STDIO {
-        return Err(errno::BADF);
-    }
-    FileRef::get(fd).map_err(errno::from_linux)
-}
-
 impl Host for KernelHost {
-    fn write(&mut self, fd: u32, data: &[u8]) -> Result<usize, Errno> {
-        stdio(fd)?.write(data).map_err(errno::from_linux)
+    type File = FileRef;
+
+    fn read(&mut self, f: &FileRef, buf: &mut [u8]) -> Result<usize, Errno> {
+        f.read(buf).map_err(linux)
     }
 
-    fn read(&mut self, fd: u32, buf: &mut [u8]) -> Result<usize, Errno> {
-        stdio(fd)?.read(buf).map_err(errno::from_linux)
+    fn write(&mut self, f: &FileRef, data: &[u8]) -> Result<usize, Errno> {
+        f.write(data).map_err(linux)
     }
 
-    fn fdstat(&mut self, fd: u32) -> Result<FdStat, Errno> {
-        let file = stdio(fd)?;
-        let filetype = match file.kind() {
-            FileKind::Regular => filetype::REGULAR_FILE,
-            FileKind::Directory => filetype::DIRECTORY,
-            FileKind::CharDevice => filetype::CHARACTER_DEVICE,
-            FileKind::BlockDevice => filetype::BLOCK_DEVICE,
-            FileKind::Socket => filetype::SOCKET_STREAM,
-            FileKind::Symlink => filetype::SYMBOLIC_LINK,
-            FileKind::Fifo | FileKind::Unknown => filetype::UNKNOWN,
+    fn pread(&mut self, f: &FileRef, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        f.pread(buf, offset).map_err(linux)
+    }
+
+    fn pwrite(&mut self, f: &FileRef, data: &[u8], offset: u64) -> Result<usize, Errno> {
+        f.pwrite(data, offset).map_err(linux)
+    }
+
+    fn seek(&mut self, f: &FileRef, offset: i64, whence: Whence) -> Result<u64, Errno> {
+        let whence = match whence {
+            Whence::Set => 0,
+            Whence::Cur => 1,
+            Whence::End => 2,
         };
-        let open = file.flags();
+        f.seek(offset, whence).map_err(linux)
+    }
+
+    fn sync(&mut self, f: &FileRef, data_only: bool) -> Result<(), Errno> {
+        f.sync(data_only).map_err(linux)
+    }
+
+    fn advise(&mut self, f: &FileRef, offset: u64, len: u64, advice: u8) -> Result<(), Errno> {
+        // preview1 orders sequential before random; Linux the other way.
+        let advice = match advice {
+            0 => 0,
+            1 => 2,
+            2 => 1,
+            3 => 3,
+            4 => 4,
+            5 => 5,
+            _ => return Err(errno::INVAL),
+        };
+        let offset = i64::try_from(offset).map_err(|_| errno::INVAL)?;
+        let len = i64::try_from(len).map_err(|_| errno::INVAL)?;
+        f.advise(offset, len, advice).map_err(linux)
+    }
+
+    fn allocate(&mut self, f: &FileRef, offset: u64, len: u64) -> Result<(), Errno> {
+        let offset = i64::try_from(offset).map_err(|_| errno::INVAL)?;
+        let len = i64::try_from(len).map_err(|_| errno::INVAL)?;
+        f.allocate(offset, len).map_err(linux)
+    }
+
+    fn stat(&mut self, f: &FileRef) -> Result<FileStat, Errno> {
+        f.stat().map(stat).map_err(linux)
+    }
+
+    fn set_size(&mut self, f: &FileRef, size: u64) -> Result<(), Errno> {
+        f.set_size(size).map_err(linux)
+    }
+
+    fn set_times(&mut self, f: &FileRef, atim: SetTime, mtim: SetTime) -> Result<(), Errno> {
+        f.set_times(utime(atim)?, utime(mtim)?).map_err(linux)
+    }
+
+    fn fdflags(&mut self, f: &FileRef) -> Result<u16, Errno> {
+        let open = f.flags();
         let mut flags = 0;
         if open & O_APPEND != 0 {
             flags |= fdflags::APPEND;
@@ -49,13 +216,168 @@ impl Host for KernelHost {
         if open & O_NONBLOCK != 0 {
             flags |= fdflags::NONBLOCK;
         }
-        let rights = rights::FD_READ | rights::FD_WRITE | rights::FD_FDSTAT_SET_FLAGS | rights::POLL_FD_READWRITE;
-        Ok(FdStat {
-            filetype,
-            flags,
-            rights_base: rights,
-            rights_inheriting: rights,
+        Ok(flags)
+    }
+
+    fn set_fdflags(&mut self, f: &FileRef, flags: u16) -> Result<(), Errno> {
+        let mut open = 0;
+        if flags & fdflags::APPEND != 0 {
+            open |= O_APPEND;
+        }
+        if flags & fdflags::NONBLOCK != 0 {
+            open |= O_NONBLOCK;
+        }
+        f.set_flags(O_APPEND | O_NONBLOCK, open);
+        Ok(())
+    }
+
+    fn readdir(
+        &mut self,
+        dir: &FileRef,
+        cookie: u64,
+        each: &mut dyn FnMut(DirEntry<'_>, u64) -> bool,
+    ) -> Result<(), Errno> {
+        fs::read_dir(dir, cookie, &mut |e| {
+            each(
+                DirEntry {
+                    ino: e.ino,
+                    filetype: dirent_filetype(e.kind),
+                    name: e.name,
+                },
+                e.next,
+            )
         })
+        .map_err(fs_error)
+    }
+
+    fn open_at(&mut self, dir: &FileRef, path: &[u8], how: OpenOptions) -> Result<FileRef, Errno> {
+        let how = fs::Open {
+            read: how.read,
+            write: how.write,
+            create: how.create,
+            exclusive: how.exclusive,
+            truncate: how.truncate,
+            directory: how.directory,
+            follow: how.follow,
+            append: how.append,
+            nonblock: how.nonblock,
+            sync: how.sync,
+            dsync: how.dsync,
+        };
+        fs::open_at(dir, path, how).map_err(fs_error)
+    }
+
+    fn stat_at(&mut self, dir: &FileRef, path: &[u8], follow: bool) -> Result<FileStat, Errno> {
+        fs::stat_at(dir, path, follow).map(stat).map_err(fs_error)
+    }
+
+    fn set_times_at(
+        &mut self,
+        dir: &FileRef,
+        path: &[u8],
+        follow: bool,
+        atim: SetTime,
+        mtim: SetTime,
+    ) -> Result<(), Errno> {
+        fs::set_times_at(dir, path, follow, utime(atim)?, utime(mtim)?).map_err(fs_error)
+    }
+
+    fn mkdir_at(&mut self, dir: &FileRef, path: &[u8]) -> Result<(), Errno> {
+        fs::mkdir_at(dir, path).map_err(fs_error)
+    }
+
+    fn unlink_at(&mut self, dir: &FileRef, path: &[u8]) -> Result<(), Errno> {
+        fs::unlink_at(dir, path).map_err(fs_error)
+    }
+
+    fn rmdir_at(&mut self, dir: &FileRef, path: &[u8]) -> Result<(), Errno> {
+        fs::rmdir_at(dir, path).map_err(fs_error)
+    }
+
+    fn symlink_at(&mut self, target: &[u8], dir: &FileRef, path: &[u8]) -> Result<(), Errno> {
+        fs::symlink_at(target, dir, path).map_err(fs_error)
+    }
+
+    fn readlink_at(&mut self, dir: &FileRef, path: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
+        fs::readlink_at(dir, path, buf).map_err(fs_error)
+    }
+
+    fn link_at(
+        &mut self,
+        old_dir: &FileRef,
+        old: &[u8],
+        follow: bool,
+        new_dir: &FileRef,
+        new: &[u8],
+    ) -> Result<(), Errno> {
+        fs::link_at(old_dir, old, follow, new_dir, new).map_err(fs_error)
+    }
+
+    fn rename_at(&mut self, old_dir: &FileRef, old: &[u8], new_dir: &FileRef, new: &[u8]) -> Result<(), Errno> {
+        fs::rename_at(old_dir, old, new_dir, new).map_err(fs_error)
+    }
+
+    fn poll(
+        &mut self,
+        files: &[&FileRef],
+        want: &[Readiness],
+        deadline_ns: Option<u64>,
+        ready: &mut [Readiness],
+    ) -> Result<(), Errno> {
+        loop {
+            let mut any = false;
+            for ((file, want), ready) in files.iter().zip(want).zip(ready.iter_mut()) {
+                let mask = file.poll_mask();
+                *ready = Readiness {
+                    read: want.read && mask & (EPOLLIN | EPOLLRDNORM | EPOLLHUP | EPOLLERR) != 0,
+                    write: want.write && mask & (EPOLLOUT | EPOLLWRNORM | EPOLLERR) != 0,
+                    hangup: mask & EPOLLHUP != 0,
+                };
+                any |= ready.read || ready.write;
+            }
+            let now = clock::monotonic_ns();
+            if any || deadline_ns.is_some_and(|d| now >= d) {
+                return Ok(());
+            }
+            let wake = match (files.is_empty(), deadline_ns) {
+                (true, Some(d)) => d,
+                (true, None) => return Err(errno::INVAL),
+                (false, d) => d.map_or(now + POLL_STEP_NS, |d| d.min(now + POLL_STEP_NS)),
+            };
+            sched::sleep_until(wake).map_err(|_| errno::INTR)?;
+        }
+    }
+
+    fn readable_bytes(&mut self, f: &FileRef) -> u64 {
+        if f.kind() != FileKind::Regular {
+            return 0;
+        }
+        match (f.stat(), f.seek(0, 1)) {
+            (Ok(st), Ok(pos)) => st.size.saturating_sub(pos),
+            _ => 0,
+        }
+    }
+
+    fn sock_accept(&mut self, f: &FileRef, nonblock: bool) -> Result<FileRef, Errno> {
+        fs::sock_accept(f, nonblock).map_err(linux)
+    }
+
+    fn sock_recv(&mut self, f: &FileRef, buf: &mut [u8], peek: bool, waitall: bool) -> Result<usize, Errno> {
+        fs::sock_recv(f, buf, peek, waitall).map_err(linux)
+    }
+
+    fn sock_send(&mut self, f: &FileRef, data: &[u8]) -> Result<usize, Errno> {
+        fs::sock_send(f, data).map_err(linux)
+    }
+
+    fn sock_shutdown(&mut self, f: &FileRef, read: bool, write: bool) -> Result<(), Errno> {
+        let how = match (read, write) {
+            (true, false) => 0,
+            (false, true) => 1,
+            (true, true) => 2,
+            (false, false) => return Err(errno::INVAL),
+        };
+        fs::sock_shutdown(f, how).map_err(linux)
     }
 
     fn clock_time(&mut self, id: u32) -> Result<u64, Errno> {
@@ -75,7 +397,11 @@ impl Host for KernelHost {
     }
 
     fn random(&mut self, buf: &mut [u8]) -> Result<(), Errno> {
-        clock::random_bytes(buf);
+        // A whole 4 GiB memory at once would hold the CPU for seconds.
+        for chunk in buf.chunks_mut(RANDOM_CHUNK) {
+            clock::random_bytes(chunk);
+            sched::cond_resched();
+        }
         Ok(())
     }
 
@@ -83,85 +409,107 @@ impl Host for KernelHost {
         sched::cond_resched();
         Ok(())
     }
+
+    fn raise(&mut self, sig: u8) -> Result<(), Errno> {
+        // preview1 numbers signals as Linux does up to SIGTERM (15), then
+        // skips SIGSTKFLT (16).
+        let sig = match sig {
+            1..=15 => i32::from(sig),
+            16..=30 => i32::from(sig) + 1,
+            _ => return Err(errno::INVAL),
+        };
+        sched::raise(sig).map_err(linux)
+    }
 }
 
-/// Runs `f` with the program's memory and the run state.
+/// Runs `f` with the program's memory and its WASI state.
 fn with_memory<R>(
     caller: &mut Caller<'_, RunState>,
-    f: impl FnOnce(&mut GuestMemory<'_>, &mut RunState) -> R,
+    f: impl FnOnce(&mut GuestMemory<'_>, &mut Context) -> R,
 ) -> Result<R> {
     let memory = caller
         .get_export("memory")
         .and_then(Extern::into_memory)
         .ok_or_else(|| Error::msg("the program exports no `memory`, which WASI needs"))?;
     let (bytes, state) = memory.data_and_store_mut(caller);
-    Ok(f(&mut GuestMemory::new(bytes), state))
+    Ok(f(&mut GuestMemory::new(bytes), &mut state.wasi))
 }
 
 type C<'a> = Caller<'a, RunState>;
 
-/// A linker with every import of `kwasm_wasi::SUPPORTED`.
+/// Binds preview1 functions: each takes its wasm parameters, runs the
+/// `kwasm_wasi` function of the same name on the kernel host, and returns
+/// its errno.
+macro_rules! bind {
+    ($linker:ident, $( $name:ident ( $( $arg:ident : $ty:ty ),* ) ),* $(,)?) => {
+        $(
+            $linker.func_wrap(MODULE, stringify!($name), |mut c: C<'_>, $( $arg: $ty ),*| {
+                with_memory(&mut c, |m, cx| i32::from(kwasm_wasi::$name(&mut KernelHost, cx, m $(, $arg)*)))
+            })?;
+        )*
+    };
+}
+
+/// A linker with every function of `wasi_snapshot_preview1`.
 pub fn linker(engine: &Engine) -> Result<Linker<RunState>> {
     let mut l = Linker::new(engine);
-    l.func_wrap(MODULE, "args_get", |mut c: C<'_>, argv: u32, buf: u32| {
-        with_memory(&mut c, |m, s| kwasm_wasi::args_get(&s.wasi, m, argv, buf) as i32)
-    })?;
-    l.func_wrap(MODULE, "args_sizes_get", |mut c: C<'_>, argc: u32, size: u32| {
-        with_memory(&mut c, |m, s| kwasm_wasi::args_sizes_get(&s.wasi, m, argc, size) as i32)
-    })?;
-    l.func_wrap(MODULE, "environ_get", |mut c: C<'_>, env: u32, buf: u32| {
-        with_memory(&mut c, |m, s| kwasm_wasi::environ_get(&s.wasi, m, env, buf) as i32)
-    })?;
-    l.func_wrap(MODULE, "environ_sizes_get", |mut c: C<'_>, count: u32, size: u32| {
-        with_memory(&mut c, |m, s| {
-            kwasm_wasi::environ_sizes_get(&s.wasi, m, count, size) as i32
-        })
-    })?;
-    l.func_wrap(
-        MODULE,
-        "fd_write",
-        |mut c: C<'_>, fd: u32, iovs: u32, len: u32, n: u32| {
-            with_memory(&mut c, |m, _| {
-                kwasm_wasi::fd_write(&mut KernelHost, m, fd, iovs, len, n) as i32
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "fd_read",
-        |mut c: C<'_>, fd: u32, iovs: u32, len: u32, n: u32| {
-            with_memory(&mut c, |m, _| {
-                kwasm_wasi::fd_read(&mut KernelHost, m, fd, iovs, len, n) as i32
-            })
-        },
-    )?;
-    l.func_wrap(MODULE, "fd_fdstat_get", |mut c: C<'_>, fd: u32, stat: u32| {
-        with_memory(&mut c, |m, _| {
-            kwasm_wasi::fd_fdstat_get(&mut KernelHost, m, fd, stat) as i32
-        })
-    })?;
-    l.func_wrap(
-        MODULE,
-        "clock_time_get",
-        |mut c: C<'_>, id: u32, precision: u64, time: u32| {
-            with_memory(&mut c, |m, _| {
-                kwasm_wasi::clock_time_get(&mut KernelHost, m, id, precision, time) as i32
-            })
-        },
-    )?;
-    l.func_wrap(MODULE, "clock_res_get", |mut c: C<'_>, id: u32, res: u32| {
-        with_memory(&mut c, |m, _| {
-            kwasm_wasi::clock_res_get(&mut KernelHost, m, id, res) as i32
-        })
-    })?;
-    l.func_wrap(MODULE, "random_get", |mut c: C<'_>, buf: u32, len: u32| {
-        with_memory(&mut c, |m, _| {
-            kwasm_wasi::random_get(&mut KernelHost, m, buf, len) as i32
-        })
-    })?;
-    l.func_wrap(MODULE, "sched_yield", |_: C<'_>| {
-        kwasm_wasi::sched_yield(&mut KernelHost) as i32
-    })?;
+    bind!(l,
+        args_get(argv: u32, buf: u32),
+        args_sizes_get(argc: u32, size: u32),
+        environ_get(env: u32, buf: u32),
+        environ_sizes_get(count: u32, size: u32),
+        clock_res_get(id: u32, res: u32),
+        clock_time_get(id: u32, precision: u64, time: u32),
+        fd_advise(fd: u32, offset: u64, len: u64, advice: u32),
+        fd_allocate(fd: u32, offset: u64, len: u64),
+        fd_close(fd: u32),
+        fd_datasync(fd: u32),
+        fd_fdstat_get(fd: u32, stat: u32),
+        fd_fdstat_set_flags(fd: u32, flags: u32),
+        fd_fdstat_set_rights(fd: u32, base: u64, inheriting: u64),
+        fd_filestat_get(fd: u32, stat: u32),
+        fd_filestat_set_size(fd: u32, size: u64),
+        fd_filestat_set_times(fd: u32, atim: u64, mtim: u64, flags: u32),
+        fd_pread(fd: u32, iovs: u32, count: u32, offset: u64, n: u32),
+        fd_prestat_get(fd: u32, prestat: u32),
+        fd_prestat_dir_name(fd: u32, path: u32, len: u32),
+        fd_pwrite(fd: u32, iovs: u32, count: u32, offset: u64, n: u32),
+        fd_read(fd: u32, iovs: u32, count: u32, n: u32),
+        fd_readdir(fd: u32, buf: u32, len: u32, cookie: u64, used: u32),
+        fd_renumber(fd: u32, to: u32),
+        fd_seek(fd: u32, offset: i64, whence: u32, new_offset: u32),
+        fd_sync(fd: u32),
+        fd_tell(fd: u32, offset: u32),
+        fd_write(fd: u32, iovs: u32, count: u32, n: u32),
+        path_create_directory(fd: u32, path: u32, len: u32),
+        path_filestat_get(fd: u32, flags: u32, path: u32, len: u32, stat: u32),
+        path_filestat_set_times(fd: u32, flags: u32, path: u32, len: u32, atim: u64, mtim: u64, fst: u32),
+        path_link(old_fd: u32, old_flags: u32, old: u32, old_len: u32, new_fd: u32, new: u32, new_len: u32),
+        path_open(
+            fd: u32,
+            dirflags: u32,
+            path: u32,
+            len: u32,
+            oflags: u32,
+            base: u64,
+            inheriting: u64,
+            fdflags: u32,
+            opened: u32
+        ),
+        path_readlink(fd: u32, path: u32, len: u32, buf: u32, buf_len: u32, used: u32),
+        path_remove_directory(fd: u32, path: u32, len: u32),
+        path_rename(fd: u32, old: u32, old_len: u32, new_fd: u32, new: u32, new_len: u32),
+        path_symlink(old: u32, old_len: u32, fd: u32, new: u32, new_len: u32),
+        path_unlink_file(fd: u32, path: u32, len: u32),
+        poll_oneoff(subs: u32, events: u32, count: u32, n: u32),
+        proc_raise(sig: u32),
+        sched_yield(),
+        random_get(buf: u32, len: u32),
+        sock_accept(fd: u32, flags: u32, new_fd: u32),
+        sock_recv(fd: u32, iovs: u32, count: u32, flags: u32, n: u32, out_flags: u32),
+        sock_send(fd: u32, iovs: u32, count: u32, flags: u32, n: u32),
+        sock_shutdown(fd: u32, how: u32),
+    );
     l.func_wrap(MODULE, "proc_exit", |_: C<'_>, code: u32| -> Result<()> {
         Err(Error::new(Stop::Exit(code as i32)))
     })?;
