@@ -85,6 +85,9 @@ pub struct Verdict {
     /// Kernel log lines matching a problem pattern (timestamps stripped,
     /// duplicates between dmesg and the console removed).
     pub kernel_problems: Vec<String>,
+    /// The first problem line and the lines after it (a call trace says
+    /// where it happened), for the failure message.
+    pub kernel_problem_context: Vec<String>,
     /// `/proc/sys/kernel/tainted` at the end.
     pub taint: Option<u64>,
     /// The guest program's own output: serial lines between the start and
@@ -109,8 +112,9 @@ impl Verdict {
         let mut why = vec![];
         if !self.kernel_problems.is_empty() {
             why.push(format!(
-                "{} problem line(s) in the kernel log",
-                self.kernel_problems.len()
+                "{} problem line(s) in the kernel log: {}",
+                self.kernel_problems.len(),
+                self.kernel_problem_context.join(" | ")
             ));
         }
         match self.taint {
@@ -166,6 +170,9 @@ fn parse_test(rest: &str) -> Option<TestMarker> {
     Some(TestMarker { name, outcome })
 }
 
+/// Kernel log lines shown from the first problem on: enough for a call trace.
+const PROBLEM_CONTEXT_LINES: usize = 40;
+
 /// Judges one boot. `serial` is the ttyS0 log, `kernel_console` the ttyS1 log
 /// (may be empty), `timed_out` whether the host killed QEMU.
 pub fn analyze(serial: &str, kernel_console: &str, timed_out: bool) -> Verdict {
@@ -208,9 +215,16 @@ pub fn analyze(serial: &str, kernel_console: &str, timed_out: bool) -> Verdict {
         }
     }
     kernel_lines.extend(kernel_console.lines().map(|l| l.trim_end_matches('\r')));
-    for line in kernel_lines {
+    for (i, line) in kernel_lines.iter().enumerate() {
         let msg = strip_timestamp(line);
         if is_problem(msg) && !v.kernel_problems.iter().any(|p| p == msg) {
+            if v.kernel_problems.is_empty() {
+                v.kernel_problem_context = kernel_lines[i..]
+                    .iter()
+                    .take(PROBLEM_CONTEXT_LINES)
+                    .map(|l| l.to_string())
+                    .collect();
+            }
             v.kernel_problems.push(msg.to_string());
         }
     }
