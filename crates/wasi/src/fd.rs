@@ -3,23 +3,23 @@
 use crate::errno::{self, Errno};
 use crate::fdtable::{Entry, Kind, Resume};
 use crate::{fdflags, filetype, fstflags, result, rights, DirEntry, FileStat, GuestMemory, Host, SetTime, Wasi, Whence};
-use alloc::vec::Vec;
 
-/// The (offset, length) pairs of an iovec array, all checked against
-/// memory. The count is bounded by memory: 8 bytes each must fit.
-pub(crate) fn iovecs(mem: &GuestMemory<'_>, iovs: u32, count: u32) -> Result<Vec<(u32, u32)>, Errno> {
-    let bytes = count.checked_mul(8).ok_or(errno::FAULT)?;
-    mem.check(iovs, bytes)?;
-    let mut out = Vec::new();
-    out.try_reserve_exact(count as usize).map_err(|_| errno::NOMEM)?;
-    for i in 0..count {
-        // In bounds: checked above, and `iovs + 8 * count` did not overflow.
-        let base = mem.read_u32(iovs + i * 8)?;
-        let len = mem.read_u32(iovs + i * 8 + 4)?;
-        mem.check(base, len)?;
-        out.push((base, len));
-    }
-    Ok(out)
+/// The `i`-th (offset, length) pair of an iovec array whose size
+/// [`check_iovecs`] accepted; the buffer itself is checked too.
+pub(crate) fn iovec(mem: &GuestMemory<'_>, iovs: u32, i: u32) -> Result<(u32, u32), Errno> {
+    let at = i.checked_mul(8).and_then(|o| iovs.checked_add(o)).ok_or(errno::FAULT)?;
+    let base = mem.read_u32(at)?;
+    let len = mem.read_u32(at.checked_add(4).ok_or(errno::FAULT)?)?;
+    mem.check(base, len)?;
+    Ok((base, len))
+}
+
+/// Checks an iovec array and every buffer it names against memory,
+/// before any data moves (no allocation: the array is read again as the
+/// data moves, each buffer checked again then).
+pub(crate) fn check_iovecs(mem: &GuestMemory<'_>, iovs: u32, count: u32) -> Result<(), Errno> {
+    mem.check(iovs, count.checked_mul(8).ok_or(errno::FAULT)?)?;
+    (0..count).try_for_each(|i| iovec(mem, iovs, i).map(drop))
 }
 
 /// Moves data through an iovec array in order, one `op(memory, base, len)`
@@ -35,8 +35,10 @@ pub(crate) fn transfer(
     mut op: impl FnMut(&mut GuestMemory<'_>, u32, u32) -> Result<usize, Errno>,
 ) -> Result<(), Errno> {
     mem.check(done_ptr, 4)?;
+    check_iovecs(mem, iovs, count)?;
     let mut total: u32 = 0;
-    for (base, len) in iovecs(mem, iovs, count)? {
+    for i in 0..count {
+        let (base, len) = iovec(mem, iovs, i)?;
         if len == 0 {
             continue;
         }

@@ -37,7 +37,7 @@ use fdtable::{Entry, FdTable, Kind};
 pub use host::*;
 pub use memory::GuestMemory;
 pub use path::*;
-pub use poll::poll_oneoff;
+pub use poll::{poll_oneoff, POLL_MAX};
 pub use sock::*;
 pub use strings::StringList;
 

@@ -7,6 +7,10 @@ use alloc::vec::Vec;
 
 const SUBSCRIPTION_SIZE: u32 = 48;
 const EVENT_SIZE: u32 = 32;
+/// Most subscriptions one call takes (NOMEM beyond, as wasmtime-wasi
+/// answers a call over its per-call copy budget): bounds what the call
+/// allocates, about 40 bytes per subscription.
+pub const POLL_MAX: u32 = 1 << 16;
 
 enum What {
     /// Fires at this monotonic time (ns).
@@ -50,11 +54,13 @@ pub fn poll_oneoff<H: Host + ?Sized>(
             return Err(errno::INVAL);
         }
         let n = nsubscriptions;
+        if n > POLL_MAX {
+            return Err(errno::NOMEM);
+        }
         mem.check(subs_ptr, n.checked_mul(SUBSCRIPTION_SIZE).ok_or(errno::FAULT)?)?;
         mem.check(events_ptr, n.checked_mul(EVENT_SIZE).ok_or(errno::FAULT)?)?;
         mem.check(nevents, 4)?;
 
-        // `n` is bounded by memory (48 bytes each), so these are too.
         let mut subs: Vec<Sub> = Vec::new();
         subs.try_reserve_exact(n as usize).map_err(|_| errno::NOMEM)?;
         let mut files = Vec::new();

@@ -2,7 +2,7 @@
 //! Any other fd is NOTSOCK (an fd that is not open: BADF).
 
 use crate::errno::{self, Errno};
-use crate::fd::iovecs;
+use crate::fd::{check_iovecs, iovec};
 use crate::fdtable::{Entry, Kind};
 use crate::{fdflags, filetype, result, rights, sockflags, GuestMemory, Host, Wasi};
 use alloc::vec::Vec;
@@ -46,12 +46,24 @@ pub fn sock_accept<H: Host + ?Sized>(
     })())
 }
 
-/// The non-empty buffers of an iovec array, and their total length.
-fn buffers(mem: &GuestMemory<'_>, iovs: u32, count: u32) -> Result<(Vec<(u32, u32)>, usize), Errno> {
-    let mut v = iovecs(mem, iovs, count)?;
-    v.retain(|&(_, len)| len > 0);
-    let total = v.iter().fold(0usize, |t, &(_, len)| t.saturating_add(len as usize));
-    Ok((v, total))
+/// The non-empty buffers of a checked iovec array, in order.
+fn buffers<'a>(mem: &'a GuestMemory<'_>, iovs: u32, count: u32) -> impl Iterator<Item = Result<(u32, u32), Errno>> + 'a {
+    (0..count).map(move |i| iovec(mem, iovs, i)).filter(|r| !matches!(r, Ok((_, 0))))
+}
+
+/// How many non-empty buffers, the first of them, and their total length.
+fn survey(mem: &GuestMemory<'_>, iovs: u32, count: u32) -> Result<(usize, (u32, u32), usize), Errno> {
+    check_iovecs(mem, iovs, count)?;
+    let (mut n, mut first, mut total) = (0, (0, 0), 0usize);
+    for b in buffers(mem, iovs, count) {
+        let b = b?;
+        if n == 0 {
+            first = b;
+        }
+        n += 1;
+        total = total.saturating_add(b.1 as usize);
+    }
+    Ok((n, first, total))
 }
 
 fn bounce(len: usize) -> Result<Vec<u8>, Errno> {
@@ -84,24 +96,23 @@ pub fn sock_recv<H: Host + ?Sized>(
         let e = socket(cx, fd, rights::FD_READ)?;
         mem.check(ro_datalen, 4)?;
         mem.check(ro_flags, 2)?;
-        let (bufs, total) = buffers(mem, ri_data, ri_data_len)?;
-        let n = match bufs.as_slice() {
-            [] => host.sock_recv(&e.file, &mut [], peek, waitall)?,
-            [(base, len)] => host.sock_recv(&e.file, mem.slice_mut(*base, *len)?, peek, waitall)?,
-            _ => {
-                let mut tmp = bounce(total.min(GATHER_MAX))?;
-                let n = host.sock_recv(&e.file, &mut tmp, peek, waitall)?.min(tmp.len());
-                let mut rest = tmp.get(..n).unwrap_or_default();
-                for &(base, len) in &bufs {
-                    if rest.is_empty() {
-                        break;
-                    }
-                    let (now, later) = rest.split_at(rest.len().min(len as usize));
-                    mem.write_bytes(base, now)?;
-                    rest = later;
+        let (count, (base, len), total) = survey(mem, ri_data, ri_data_len)?;
+        let n = if count <= 1 {
+            host.sock_recv(&e.file, mem.slice_mut(base, len)?, peek, waitall)?
+        } else {
+            let mut tmp = bounce(total.min(GATHER_MAX))?;
+            let n = host.sock_recv(&e.file, &mut tmp, peek, waitall)?.min(tmp.len());
+            let mut rest = tmp.get(..n).unwrap_or_default();
+            for i in 0..ri_data_len {
+                if rest.is_empty() {
+                    break;
                 }
-                n
+                let (base, len) = iovec(mem, ri_data, i)?;
+                let (now, later) = rest.split_at(rest.len().min(len as usize));
+                mem.write_bytes(base, now)?;
+                rest = later;
             }
+            n
         };
         mem.write_u32(ro_datalen, u32::try_from(n).map_err(|_| errno::OVERFLOW)?)?;
         mem.write_bytes(ro_flags, &0u16.to_le_bytes())
@@ -126,22 +137,21 @@ pub fn sock_send<H: Host + ?Sized>(
         }
         let e = socket(cx, fd, rights::FD_WRITE)?;
         mem.check(so_datalen, 4)?;
-        let (bufs, total) = buffers(mem, si_data, si_data_len)?;
-        let n = match bufs.as_slice() {
-            [] => host.sock_send(&e.file, &[])?,
-            [(base, len)] => host.sock_send(&e.file, mem.slice(*base, *len)?)?,
-            _ => {
-                let mut tmp = Vec::new();
-                tmp.try_reserve_exact(total.min(GATHER_MAX)).map_err(|_| errno::NOMEM)?;
-                for &(base, len) in &bufs {
-                    let room = GATHER_MAX - tmp.len();
-                    if room == 0 {
-                        break;
-                    }
-                    tmp.extend_from_slice(mem.slice(base, len.min(room as u32))?);
+        let (count, (base, len), total) = survey(mem, si_data, si_data_len)?;
+        let n = if count <= 1 {
+            host.sock_send(&e.file, mem.slice(base, len)?)?
+        } else {
+            let mut tmp = Vec::new();
+            tmp.try_reserve_exact(total.min(GATHER_MAX)).map_err(|_| errno::NOMEM)?;
+            for b in buffers(mem, si_data, si_data_len) {
+                let (base, len) = b?;
+                let room = GATHER_MAX - tmp.len();
+                if room == 0 {
+                    break;
                 }
-                host.sock_send(&e.file, &tmp)?
+                tmp.extend_from_slice(mem.slice(base, len.min(room as u32))?);
             }
+            host.sock_send(&e.file, &tmp)?
         };
         mem.write_u32(so_datalen, u32::try_from(n).map_err(|_| errno::OVERFLOW)?)
     })())

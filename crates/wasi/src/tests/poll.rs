@@ -130,7 +130,8 @@ fn bad_subscriptions_are_refused_whole() {
     assert_eq!(t.call(|h, cx, m| poll_oneoff(h, cx, m, end - 47, ev, 1, 0)), errno::FAULT);
     assert_eq!(t.call(|h, cx, m| poll_oneoff(h, cx, m, at, end - 31, 1, 0)), errno::FAULT);
     assert_eq!(t.call(|h, cx, m| poll_oneoff(h, cx, m, at, ev, 1, end)), errno::FAULT);
-    assert_eq!(t.call(|h, cx, m| poll_oneoff(h, cx, m, 0, 0, u32::MAX, 0)), errno::FAULT);
+    assert_eq!(t.call(|h, cx, m| poll_oneoff(h, cx, m, 0, 0, 2_000, 0)), errno::FAULT, "past the end");
+    assert_eq!(t.call(|h, cx, m| poll_oneoff(h, cx, m, 0, 0, u32::MAX, 0)), errno::NOMEM, "over POLL_MAX");
     assert_eq!(t.host.polls, 0);
 }
 
