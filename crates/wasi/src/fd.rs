@@ -516,7 +516,8 @@ impl Filler<'_, '_> {
         let n = self.cap.min(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
         // `n <= bytes.len()`, and `at..at + cap` was checked to be in memory.
         self.mem.write_bytes(self.at, bytes.get(..n as usize).ok_or(errno::FAULT)?)?;
-        self.at += n;
+        // A buffer may end exactly at 4 GiB.
+        self.at = self.at.wrapping_add(n);
         self.cap -= n;
         Ok(self.cap > 0)
     }
@@ -589,7 +590,7 @@ pub fn fd_readdir<H: Host + ?Sized>(
                 if i < cookie {
                     return true;
                 }
-                match out.put(i + 1, d.ino, d.filetype, d.name) {
+                match out.put(i.saturating_add(1), d.ino, d.filetype, d.name) {
                     Ok(true) => true,
                     Ok(false) => {
                         stopped = Some((i, at, next));

@@ -159,7 +159,8 @@ pub fn poll_oneoff<H: Host + ?Sized>(
                     }
                 }
                 mem.write_bytes(out, &raw)?;
-                out += EVENT_SIZE;
+                // The last event may end exactly at 4 GiB.
+                out = out.wrapping_add(EVENT_SIZE);
             }
             return mem.write_u32(nevents, count as u32);
         }

@@ -1,6 +1,7 @@
 //! `path_*`: argument decoding, path rules, and real filesystem effects.
 
 use super::*;
+use std::os::unix::ffi::OsStrExt;
 
 #[test]
 fn path_open_decodes_flags_like_wasmtime_wasi() {
@@ -183,6 +184,9 @@ fn symlinks_and_readlink() {
     std::os::unix::fs::symlink("/etc", t.dir.path("outside")).unwrap();
     let (p, l) = t.data(b"outside");
     assert_eq!(t.call(|h, cx, m| path_readlink(h, cx, m, 3, p, l, buf, 32, used)), errno::NOTCAPABLE);
+    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(b"bad\xff"), t.dir.path("latin1")).unwrap();
+    let (p, l) = t.data(b"latin1");
+    assert_eq!(t.call(|h, cx, m| path_readlink(h, cx, m, 3, p, l, buf, 32, used)), errno::ILSEQ);
     t.dir.write("plain", b"");
     let (p, l) = t.data(b"plain");
     assert_eq!(t.call(|h, cx, m| path_readlink(h, cx, m, 3, p, l, buf, 32, used)), errno::INVAL);
