@@ -6,6 +6,7 @@ extern crate std;
 mod basics;
 mod fake;
 mod fds;
+mod hostile;
 mod paths;
 mod poll;
 mod readdir;
