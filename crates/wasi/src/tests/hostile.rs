@@ -67,11 +67,11 @@ fn arbitrary_arguments_never_panic() {
     let mut ok = [0u32; 44];
     for round in 0..20_000u32 {
         let mut a: [u32; 9] = core::array::from_fn(|_| r.arg());
-        if r.next() % 2 == 0 {
+        if r.next().is_multiple_of(2) {
             // (pointer, length) pairs at 0..2, 2..4, 4..6 become paths or
             // iovec arrays with their counts.
             for k in 0..3 {
-                let (p, l) = if r.next() % 3 == 0 { (iovs, 3) } else { paths[(r.next() % 7) as usize] };
+                let (p, l) = if r.next().is_multiple_of(3) { (iovs, 3) } else { paths[(r.next() % 7) as usize] };
                 a[2 * k] = p;
                 a[2 * k + 1] = l;
             }
