@@ -78,16 +78,21 @@ pub const STALE: Errno = 72;
 pub const TIMEDOUT: Errno = 73;
 pub const TXTBSY: Errno = 74;
 pub const XDEV: Errno = 75;
-/// The capability (right, or the sandbox of a preopen) does not allow it.
+/// The capability (a right the program gave up) does not allow it.
 pub const NOTCAPABLE: Errno = 76;
+
+/// What an escape attempt answers: an absolute path, a `..` or symlink
+/// leading out of the directory, an absolute symlink target. wasmtime-wasi
+/// answers [`PERM`] (cap-std's "escape attempt"), and so does kwasm, so
+/// that programs see the same error under both.
+pub const ESCAPE: Errno = PERM;
 
 /// The preview1 errno for a Linux errno (`-ret` of a kernel function; a
 /// negative value is taken as its magnitude).
 ///
-/// `EXDEV` becomes [`NOTCAPABLE`]: it is what `openat2(RESOLVE_BENEATH)`
-/// answers when a path would leave its directory. A platform that gets
-/// `EXDEV` from a genuine cross-device `rename`/`link` returns [`XDEV`]
-/// itself. Unknown values, and kernel-internal ones with no user meaning,
+/// `EXDEV` becomes [`XDEV`]; a platform that resolves beneath a directory
+/// (where the kernel answers an escape with `EXDEV`) returns [`ESCAPE`]
+/// for those itself. Unknown values, and kernel-internal ones with no user meaning,
 /// become [`IO`], except the restart codes, which are [`INTR`].
 pub fn from_linux(e: i32) -> Errno {
     match e.unsigned_abs() {
@@ -109,7 +114,7 @@ pub fn from_linux(e: i32) -> Errno {
         15 => NOTSUP,     // ENOTBLK
         16 => BUSY,
         17 => EXIST,
-        18 => NOTCAPABLE, // EXDEV: a path resolved beneath a directory left it
+        18 => XDEV,
         19 => NODEV,
         20 => NOTDIR,
         21 => ISDIR,

@@ -9,7 +9,7 @@
 //! Paths handed to `*_at` methods are already checked by this crate:
 //! relative, non-empty, no NUL byte. The platform must still resolve them
 //! *beneath* `dir` (no `..`, absolute symlink or race leads out of it) and
-//! answer an escape with [`errno::NOTCAPABLE`](crate::errno::NOTCAPABLE).
+//! answer an escape with [`errno::ESCAPE`](crate::errno::ESCAPE).
 
 use crate::errno::Errno;
 

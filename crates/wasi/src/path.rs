@@ -21,14 +21,14 @@ fn string<'m>(mem: &'m GuestMemory<'_>, ptr: u32, len: u32) -> Result<&'m [u8], 
 
 /// What the platform may be handed as a path: no NUL (INVAL), not empty
 /// (NOENT), relative (an absolute path would leave the directory:
-/// NOTCAPABLE).
+/// ESCAPE).
 fn check_path(p: &[u8]) -> Result<&[u8], Errno> {
     if p.contains(&0) {
         Err(errno::INVAL)
     } else if p.is_empty() {
         Err(errno::NOENT)
     } else if p.first() == Some(&b'/') {
-        Err(errno::NOTCAPABLE)
+        Err(errno::ESCAPE)
     } else {
         Ok(p)
     }
@@ -230,7 +230,7 @@ pub fn path_open<H: Host + ?Sized>(
 
 /// `path_readlink(fd, path, path_len, buf: *mut u8, buf_len, bufused: *mut u32)`:
 /// the target, cut to `buf_len`, without a NUL. An absolute target is
-/// NOTCAPABLE (it names something outside the sandbox).
+/// ESCAPE (it names something outside the sandbox).
 pub fn path_readlink<H: Host + ?Sized>(
     host: &mut H,
     cx: &mut Wasi<H::File>,
@@ -253,7 +253,7 @@ pub fn path_readlink<H: Host + ?Sized>(
         let len = host.readlink_at(&d.file, check_path(p)?, &mut target)?;
         target.truncate(len);
         if target.first() == Some(&b'/') {
-            return Err(errno::NOTCAPABLE);
+            return Err(errno::ESCAPE);
         }
         if let Err(e) = core::str::from_utf8(&target) {
             // A target longer than LINK_MAX may end inside a character.
@@ -306,7 +306,7 @@ pub fn path_rename<H: Host + ?Sized>(
 }
 
 /// `path_symlink(old_path, old_path_len, fd, new_path, new_path_len)`: a
-/// link at `new_path` to `old_path`. An absolute target is NOTCAPABLE.
+/// link at `new_path` to `old_path`. An absolute target is ESCAPE.
 pub fn path_symlink<H: Host + ?Sized>(
     host: &mut H,
     cx: &mut Wasi<H::File>,
@@ -322,7 +322,7 @@ pub fn path_symlink<H: Host + ?Sized>(
         let target = string(mem, old_path, old_path_len)?;
         let new = string(mem, new_path, new_path_len)?;
         if target.first() == Some(&b'/') {
-            return Err(errno::NOTCAPABLE);
+            return Err(errno::ESCAPE);
         }
         if target.contains(&0) {
             return Err(errno::INVAL);

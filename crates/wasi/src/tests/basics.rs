@@ -91,7 +91,7 @@ fn linux_errnos_map_to_preview1() {
         (11, errno::AGAIN),
         (13, errno::ACCES),
         (17, errno::EXIST),
-        (18, errno::NOTCAPABLE),
+        (18, errno::XDEV),
         (20, errno::NOTDIR),
         (21, errno::ISDIR),
         (22, errno::INVAL),

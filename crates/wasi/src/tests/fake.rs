@@ -2,7 +2,7 @@
 //! streams and sockets, a fake monotonic clock and counters the tests
 //! assert on. Path resolution beneath a directory is done lexically here,
 //! the way `openat2(RESOLVE_BENEATH)` decides: `..` above the directory,
-//! an absolute symlink, or a symlink leading out is NOTCAPABLE.
+//! an absolute symlink, or a symlink leading out is ESCAPE.
 
 extern crate std;
 
@@ -133,7 +133,7 @@ pub fn resolve(dir: &Path, path: &[u8], follow: bool) -> Result<(PathBuf, bool),
         match &c[..] {
             b"." => continue,
             b".." => {
-                stack.pop().ok_or(errno::NOTCAPABLE)?;
+                stack.pop().ok_or(errno::ESCAPE)?;
                 continue;
             }
             _ => {}
@@ -153,7 +153,7 @@ pub fn resolve(dir: &Path, path: &[u8], follow: bool) -> Result<(PathBuf, bool),
             let target = fs::read_link(&here).map_err(io)?;
             let t = target.as_os_str().as_bytes();
             if t.starts_with(b"/") {
-                return Err(errno::NOTCAPABLE);
+                return Err(errno::ESCAPE);
             }
             for part in t.split(|&b| b == b'/').filter(|c| !c.is_empty()).rev() {
                 todo.push_front(part.to_vec());

@@ -83,12 +83,12 @@ fn directories_open_as_directories() {
 fn paths_are_checked_before_the_platform_sees_them() {
     let mut t = T::new();
     t.dir.write("f", b"");
-    assert_eq!(t.open(b"/etc/passwd", 0, rights::FD_READ, 0), Err(errno::NOTCAPABLE), "absolute");
+    assert_eq!(t.open(b"/etc/passwd", 0, rights::FD_READ, 0), Err(errno::ESCAPE), "absolute");
     assert_eq!(t.open(b"", 0, rights::FD_READ, 0), Err(errno::NOENT), "empty");
     assert_eq!(t.open(b"f\0x", 0, rights::FD_READ, 0), Err(errno::INVAL), "NUL");
     assert_eq!(t.open(b"\xff", 0, rights::FD_READ, 0), Err(errno::ILSEQ), "not UTF-8");
     assert!(t.host.last_open.is_none());
-    assert_eq!(t.path1(path_create_directory, 3, b"/abs"), errno::NOTCAPABLE);
+    assert_eq!(t.path1(path_create_directory, 3, b"/abs"), errno::ESCAPE);
     assert_eq!(t.path1(path_unlink_file, 3, b""), errno::NOENT);
     assert_eq!(t.path1(path_remove_directory, 3, b"a\0"), errno::INVAL);
     // Out of memory paths fault.
@@ -101,15 +101,15 @@ fn paths_are_checked_before_the_platform_sees_them() {
 fn escapes_are_notcapable_from_the_platform() {
     let mut t = T::new();
     t.dir.mkdir("d");
-    assert_eq!(t.open(b"../x", oflags::CREAT, RW, 0), Err(errno::NOTCAPABLE));
-    assert_eq!(t.open(b"d/../../x", oflags::CREAT, RW, 0), Err(errno::NOTCAPABLE));
+    assert_eq!(t.open(b"../x", oflags::CREAT, RW, 0), Err(errno::ESCAPE));
+    assert_eq!(t.open(b"d/../../x", oflags::CREAT, RW, 0), Err(errno::ESCAPE));
     assert_eq!(t.open(b"d/../f", oflags::CREAT, RW, 0).map(|_| ()), Ok(()), "inside is fine");
     std::os::unix::fs::symlink("/etc", t.dir.path("abs")).unwrap();
     std::os::unix::fs::symlink("../..", t.dir.path("d/up")).unwrap();
-    assert_eq!(t.open(b"abs/passwd", 0, rights::FD_READ, 0), Err(errno::NOTCAPABLE));
-    assert_eq!(t.open(b"d/up/x", 0, rights::FD_READ, 0), Err(errno::NOTCAPABLE));
+    assert_eq!(t.open(b"abs/passwd", 0, rights::FD_READ, 0), Err(errno::ESCAPE));
+    assert_eq!(t.open(b"d/up/x", 0, rights::FD_READ, 0), Err(errno::ESCAPE));
     let d = t.open(b"d", 0, rights::FD_READ, 0).unwrap();
-    assert_eq!(t.open_in(d, b"../f", 0, rights::FD_READ, 0), Err(errno::NOTCAPABLE), "beneath the opened dir");
+    assert_eq!(t.open_in(d, b"../f", 0, rights::FD_READ, 0), Err(errno::ESCAPE), "beneath the opened dir");
 }
 
 #[test]
@@ -166,10 +166,10 @@ fn symlinks_and_readlink() {
     };
     assert_eq!(sym(&mut t, b"target/file", b"l"), errno::SUCCESS);
     assert_eq!(std::fs::read_link(t.dir.path("l")).unwrap().to_str(), Some("target/file"));
-    assert_eq!(sym(&mut t, b"/etc/passwd", b"abs"), errno::NOTCAPABLE);
+    assert_eq!(sym(&mut t, b"/etc/passwd", b"abs"), errno::ESCAPE);
     assert!(!t.dir.exists("abs"));
     assert_eq!(sym(&mut t, b"x", b"l"), errno::EXIST);
-    assert_eq!(sym(&mut t, b"x", b"/abs"), errno::NOTCAPABLE);
+    assert_eq!(sym(&mut t, b"x", b"/abs"), errno::ESCAPE);
 
     let (p, l) = t.data(b"l");
     let buf = t.alloc(32);
@@ -183,7 +183,7 @@ fn symlinks_and_readlink() {
 
     std::os::unix::fs::symlink("/etc", t.dir.path("outside")).unwrap();
     let (p, l) = t.data(b"outside");
-    assert_eq!(t.call(|h, cx, m| path_readlink(h, cx, m, 3, p, l, buf, 32, used)), errno::NOTCAPABLE);
+    assert_eq!(t.call(|h, cx, m| path_readlink(h, cx, m, 3, p, l, buf, 32, used)), errno::ESCAPE);
     std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(b"bad\xff"), t.dir.path("latin1")).unwrap();
     let (p, l) = t.data(b"latin1");
     assert_eq!(t.call(|h, cx, m| path_readlink(h, cx, m, 3, p, l, buf, 32, used)), errno::ILSEQ);

@@ -309,6 +309,10 @@ pub fn unlink_at(dir: &FileRef, path: &[u8]) -> Result<()> {
 
 /// `symlinkat(target, dir, path)`.
 pub fn symlink_at(target: &[u8], dir: &FileRef, path: &[u8]) -> Result<()> {
+    if target.is_empty() {
+        // symlink(2) refuses an empty target before vfs_symlink sees it.
+        return Err(ENOENT.into());
+    }
     let target = c_string(target)?;
     let parent = parent(dir, path)?;
     if parent.is_dot_or_dotdot() || parent.trailing_slash {

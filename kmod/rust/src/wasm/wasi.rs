@@ -108,7 +108,7 @@ fn linux(e: i32) -> Errno {
 fn fs_error(e: FsError) -> Errno {
     match e {
         FsError::Errno(e) => errno::from_linux(e),
-        FsError::Escapes => errno::NOTCAPABLE,
+        FsError::Escapes => errno::ESCAPE,
     }
 }
 
