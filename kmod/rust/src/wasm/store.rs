@@ -54,6 +54,13 @@ pub struct RunState {
     deadline_ns: Option<u64>,
 }
 
+impl RunState {
+    /// Monotonic time at which the current stretch of wasm times out.
+    pub fn deadline_ns(&self) -> Option<u64> {
+        self.deadline_ns
+    }
+}
+
 /// Wasmtime's limits, reporting the memory granted to `kwasm ps`.
 struct Limits {
     inner: StoreLimits,

@@ -139,7 +139,12 @@ const POLL_STEP_NS: u64 = 1_000_000;
 /// `random_get` fills at most this much between chances to reschedule.
 const RANDOM_CHUNK: usize = 256 * 1024;
 
-struct KernelHost;
+/// The kernel side of WASI for one call. `run_deadline_ns`: when the run's
+/// time limit ends (a wait ends then too, so `--timeout` also bounds a
+/// program sleeping in `poll_oneoff`).
+struct KernelHost {
+    run_deadline_ns: Option<u64>,
+}
 
 impl Host for KernelHost {
     type File = FileRef;
@@ -339,11 +344,16 @@ impl Host for KernelHost {
             if any || deadline_ns.is_some_and(|d| now >= d) {
                 return Ok(());
             }
+            if self.run_deadline_ns.is_some_and(|d| now >= d) {
+                // The run's time is up: its next yield point ends it.
+                return Err(errno::INTR);
+            }
             let wake = match (files.is_empty(), deadline_ns) {
                 (true, Some(d)) => d,
                 (true, None) => return Err(errno::INVAL),
                 (false, d) => d.map_or(now + POLL_STEP_NS, |d| d.min(now + POLL_STEP_NS)),
             };
+            let wake = self.run_deadline_ns.map_or(wake, |d| wake.min(d));
             sched::sleep_until(wake).map_err(|_| errno::INTR)?;
         }
     }
@@ -425,14 +435,17 @@ impl Host for KernelHost {
 /// Runs `f` with the program's memory and its WASI state.
 fn with_memory<R>(
     caller: &mut Caller<'_, RunState>,
-    f: impl FnOnce(&mut GuestMemory<'_>, &mut Context) -> R,
+    f: impl FnOnce(&mut KernelHost, &mut GuestMemory<'_>, &mut Context) -> R,
 ) -> Result<R> {
     let memory = caller
         .get_export("memory")
         .and_then(Extern::into_memory)
         .ok_or_else(|| Error::msg("the program exports no `memory`, which WASI needs"))?;
     let (bytes, state) = memory.data_and_store_mut(caller);
-    Ok(f(&mut GuestMemory::new(bytes), &mut state.wasi))
+    let mut host = KernelHost {
+        run_deadline_ns: state.deadline_ns(),
+    };
+    Ok(f(&mut host, &mut GuestMemory::new(bytes), &mut state.wasi))
 }
 
 type C<'a> = Caller<'a, RunState>;
@@ -444,7 +457,7 @@ macro_rules! bind {
     ($linker:ident, $( $name:ident ( $( $arg:ident : $ty:ty ),* ) ),* $(,)?) => {
         $(
             $linker.func_wrap(MODULE, stringify!($name), |mut c: C<'_>, $( $arg: $ty ),*| {
-                with_memory(&mut c, |m, cx| i32::from(kwasm_wasi::$name(&mut KernelHost, cx, m $(, $arg)*)))
+                with_memory(&mut c, |host, m, cx| i32::from(kwasm_wasi::$name(host, cx, m $(, $arg)*)))
             })?;
         )*
     };
