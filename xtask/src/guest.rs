@@ -11,7 +11,7 @@ use crate::cpio::Archive;
 use crate::kernels::{Kernel, KernelLine};
 use crate::paths::Paths;
 use crate::verdict::{self, Verdict};
-use crate::{examples, module, process, setup, spec, BootArgs};
+use crate::{examples, module, process, setup, spec, wasi_corpus, BootArgs};
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
 const BUSYBOX: &str = "/bin/busybox";
@@ -40,7 +40,8 @@ impl GuestBinaries {
 }
 
 /// `cargo build --release --target x86_64-unknown-linux-musl -p kwasm-cli
-/// -p kwasm-guest-tests -p kwasm-reference`, then the wasm examples.
+/// -p kwasm-guest-tests -p kwasm-reference`, then the wasm examples and the
+/// WASI corpus.
 pub fn build_guest(paths: &Paths) -> Result<GuestBinaries> {
     eprintln!("xtask: building guest binaries ({MUSL})");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -68,6 +69,7 @@ pub fn build_guest(paths: &Paths) -> Result<GuestBinaries> {
         }
     }
     examples::build(paths)?;
+    wasi_corpus::build(paths)?;
     Ok(bins)
 }
 
@@ -428,6 +430,7 @@ pub fn prepare(
     let initramfs = paths.initramfs_dir().join(format!("{}-{name}.cpio", k.release));
     let mut share = examples::share_files(paths)?;
     share.extend(spec::share_files(paths)?);
+    share.extend(wasi_corpus::share_files(paths)?);
     build_initramfs(&initramfs, ko.as_deref(), &bins, &share, action)?;
     Ok((k, initramfs))
 }

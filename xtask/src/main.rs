@@ -20,6 +20,7 @@ mod spec;
 mod test;
 mod verdict;
 mod vmlinux;
+mod wasi_corpus;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};

@@ -20,6 +20,12 @@ const HOST_PACKAGES: &[&str] = &[
     "xz-utils",        // 6.1's vmlinuz payload
     "zstd",            // 6.12's vmlinuz payload
     "musl-tools",      // musl-gcc: Wasmtime's runtime has a C helper, built for the static guest binaries
+    // The WASI corpus's C programs (tests/wasi/c): clang for wasm32-wasi,
+    // wasm-ld, wasi-libc (the sysroot), compiler-rt's wasm32 builtins.
+    "clang-14",
+    "lld-14",
+    "wasi-libc",
+    "libclang-rt-14-dev-wasm32",
 ];
 
 pub fn setup(paths: &Paths, lines: &[KernelLine]) -> Result<Vec<Kernel>> {

@@ -17,6 +17,7 @@ mod raw;
 mod run;
 mod session;
 mod stress;
+mod wasi;
 
 use std::process::ExitCode;
 
@@ -79,6 +80,7 @@ fn main() -> ExitCode {
         .chain(run::TESTS)
         .chain(session::TESTS)
         .chain(hostile::TESTS)
+        .chain(wasi::TESTS)
         .chain(stress::TESTS)
         .chain(fuzz::TESTS)
         .chain(run::LAST)

@@ -2,19 +2,22 @@
 //! (preview 1) program under Wasmtime in user space, the way
 //! `wasmtime run` does, taking its arguments the way `kwasm run` does:
 //!
-//!     kwasm-reference [--env NAME[=VAL]]... app.wasm [args...]
+//!     kwasm-reference [--env NAME[=VAL]]... [--dir HOST[::GUEST]]... app.wasm [args...]
 //!
-//! stdio is inherited; argv[0] is the module's file name; the exit status
-//! is the program's (`proc_exit`), 134 after a trap (128 + SIGABRT, as
-//! `wasmtime run` on Unix), 1 if it could not run. Comparing its stdout and
-//! exit status with `kwasm run`'s is the differential test.
+//! `--dir` preopens a host directory read-write as GUEST (default: the HOST
+//! path itself), as `wasmtime run --dir` does. stdio is inherited; argv[0]
+//! is the module's file name; the exit status is the program's
+//! (`proc_exit`), 134 after a trap (128 + SIGABRT, as `wasmtime run` on
+//! Unix), 1 if it could not run. Comparing its stdout, exit status and (with
+//! `--dir`) the directory tree it leaves with `kwasm run`'s is the
+//! differential test.
 
 use clap::Parser;
 use std::path::Path;
 use wasmtime::error::Context;
 use wasmtime::{Config, Engine, Linker, Module, Result, Store, Trap};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
-use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 /// Exit status after a trap, as `wasmtime run` on Unix.
 const EXIT_TRAP: i32 = 134;
@@ -28,6 +31,11 @@ struct Cli {
     /// process's value (left unset if it has none)
     #[arg(long = "env", value_name = "NAME[=VAL]")]
     env: Vec<String>,
+
+    /// Preopen a host directory, read-write: `HOST::GUEST` makes HOST the
+    /// guest's GUEST, plain `HOST` keeps its path (wasmtime's syntax)
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dir: Vec<String>,
 
     /// The WebAssembly module (.wasm or .wat), then the program's arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "MODULE [ARGS]...")]
@@ -64,6 +72,11 @@ fn run(cli: &Cli) -> Result<i32> {
                 }
             }
         }
+    }
+    for dir in &cli.dir {
+        let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+        wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
+            .with_context(|| format!("cannot preopen `{host}`"))?;
     }
 
     let engine = Engine::new(&Config::new())?;
