@@ -87,8 +87,13 @@ pub struct WasiArgs {
     /// `preopen_count` NUL-terminated guest paths back to back, one per fd.
     pub preopen_names: UserBuf,
     pub preopen_count: u32,
-    pub reserved: u32,
+    /// `STDIO_TERMINAL` bit `fd` set: the caller's fd 0, 1 or 2 is a
+    /// terminal (`isatty`), so the program is told its stream is one.
+    pub stdio_terminals: u32,
 }
+
+/// Bits of `WasiArgs::stdio_terminals`: one per standard stream.
+pub const STDIO_TERMINALS_ALL: u32 = 0b111;
 
 impl WasiArgs {
     pub const fn check(&self) -> Result<(), Error> {
@@ -98,7 +103,7 @@ impl WasiArgs {
         }
         if self.preopen_fds.len != self.preopen_count as u64 * 4
             || self.preopen_names.len < self.preopen_count as u64
-            || self.reserved != 0
+            || self.stdio_terminals & !STDIO_TERMINALS_ALL != 0
         {
             return Err(Error::Malformed);
         }

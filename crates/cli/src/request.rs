@@ -127,9 +127,17 @@ impl Wasi {
             preopen_fds: buf(bytes_of_u32s(&self.dirs.fds)),
             preopen_names: buf(&self.dirs.names.bytes),
             preopen_count: self.dirs.names.count,
-            reserved: 0,
+            stdio_terminals: stdio_terminals(),
         }
     }
+}
+
+/// Which of this process's fds 0–2 are terminals (`isatty`).
+fn stdio_terminals() -> u32 {
+    (0..3)
+        // SAFETY: isatty only inspects the fd number it is given.
+        .filter(|&fd| unsafe { libc::isatty(fd) } == 1)
+        .fold(0, |bits, fd| bits | 1 << fd)
 }
 
 fn bytes_of_u32s(v: &[u32]) -> &[u8] {

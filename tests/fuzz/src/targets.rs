@@ -94,7 +94,7 @@ fn wasi_args(rng: &mut Rng) -> WasiArgs {
         },
         preopen_names: if preopens == 0 { UserBuf::NONE } else { buf(rng, &limits) },
         preopen_count: preopens,
-        reserved: u32::from(rng.one_in(8)),
+        stdio_terminals: if rng.one_in(8) { rng.next_u32() } else { rng.next_u32() & 0b111 },
     }
 }
 
@@ -110,7 +110,7 @@ fn wasi_ok(w: &WasiArgs) -> bool {
         && w.preopen_names.len >= u64::from(w.preopen_count)
         && w.preopen_names.len <= MAX_STRINGS_LEN
         && w.preopen_count <= MAX_PREOPENS
-        && w.reserved == 0
+        && w.stdio_terminals & !0b111 == 0
 }
 
 fn engine_ok(e: &EngineSpec) -> bool {

@@ -86,6 +86,7 @@ fn main() -> ExitCode {
         .chain(run::LAST)
         .filter(|(name, _)| only.as_ref().is_none_or(|o| o.contains(name)))
     {
+        mark_kernel_log(name);
         match test() {
             Ok(()) => println!("KWASM-TEST {name} PASS"),
             Err(reason) => {
@@ -98,5 +99,14 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Writes "kwasm-guest-tests: NAME" into the kernel log, so that anything
+/// the kernel reports can be placed in the test that caused it.
+fn mark_kernel_log(name: &str) {
+    use std::io::Write;
+    if let Ok(mut kmsg) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+        let _ = writeln!(kmsg, "kwasm-guest-tests: {name}");
     }
 }

@@ -124,10 +124,10 @@ impl FileRef {
         Ok(st)
     }
 
-    /// `ftruncate(2)`: the file must be open for writing.
+    /// `ftruncate(2)`: the file must be open for writing (EINVAL, as there).
     pub fn set_size(&self, size: u64) -> Result<(), i32> {
         if !self.writable() {
-            return Err(EBADF);
+            return Err(EINVAL);
         }
         let size = i64::try_from(size).map_err(|_| EINVAL)?;
         // SAFETY: the path is the held file's; process context.

@@ -23,6 +23,7 @@ const EISDIR: i32 = 21;
 const EINVAL: i32 = 22;
 const EPERM: i32 = 1;
 const ENOTEMPTY: i32 = 39;
+const EBUSY: i32 = 16;
 const ENOMEM: i32 = 12;
 const ENAMETOOLONG: i32 = 36;
 /// Longest path the kernel takes (PATH_MAX).
@@ -373,9 +374,8 @@ pub fn rename_at(old_dir: &FileRef, old: &[u8], new_dir: &FileRef, new: &[u8]) -
     let from = parent(old_dir, old)?;
     let to = parent(new_dir, new)?;
     if from.is_dot_or_dotdot() || to.is_dot_or_dotdot() {
-        lookup(old_dir, old, false, false)?;
-        lookup(new_dir, new, false, false)?;
-        return Err(if to.name == b"." || from.name == b"." { EINVAL } else { ENOTEMPTY }.into());
+        // renameat(2) will not move a directory by its "." or "..".
+        return Err(EBUSY.into());
     }
     let (a, b) = (&from.dir.0, &to.dir.0);
     // SAFETY: both parents are held; what is taken is given back below

@@ -31,10 +31,13 @@ pub fn context(req: &WasiArgs) -> Result<Context, AbiError> {
     for fd in 0..3 {
         // A closed standard stream stays closed for the program too.
         if let Ok(file) = FileRef::get(fd) {
-            let kind = wasi_filetype(file.kind());
-            // As wasmtime-wasi: a terminal is a character device, any
-            // other stream reports `unknown`.
-            let shown = if kind == filetype::CHARACTER_DEVICE { kind } else { filetype::UNKNOWN };
+            // As wasmtime-wasi: a terminal (the caller's isatty) is a
+            // character device, any other stream reports `unknown`.
+            let shown = if req.stdio_terminals & (1 << fd) != 0 {
+                filetype::CHARACTER_DEVICE
+            } else {
+                filetype::UNKNOWN
+            };
             cx.set_stdio(fd, file, shown).map_err(|_| AbiError::Malformed)?;
         }
     }
@@ -48,18 +51,6 @@ pub fn context(req: &WasiArgs) -> Result<Context, AbiError> {
         cx.add_preopen(dir, name.to_vec()).map_err(|_| AbiError::Malformed)?;
     }
     Ok(cx)
-}
-
-fn wasi_filetype(kind: FileKind) -> u8 {
-    match kind {
-        FileKind::Regular => filetype::REGULAR_FILE,
-        FileKind::Directory => filetype::DIRECTORY,
-        FileKind::CharDevice => filetype::CHARACTER_DEVICE,
-        FileKind::BlockDevice => filetype::BLOCK_DEVICE,
-        FileKind::Socket => filetype::SOCKET_STREAM,
-        FileKind::Symlink => filetype::SYMBOLIC_LINK,
-        FileKind::Fifo | FileKind::Unknown => filetype::UNKNOWN,
-    }
 }
 
 /// `S_IFMT` of a mode as a WASI filetype.
