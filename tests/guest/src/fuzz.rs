@@ -16,7 +16,7 @@
 use crate::raw::{buf, compile, GuardedPage, RawDevice};
 use crate::{expect, Test};
 use kwasm_abi::errno::{
-    E2BIG, EBADFD, EBADMSG, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, ENOTTY, EOPNOTSUPP, EPROTO,
+    E2BIG, EBADFD, EBADMSG, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, ENOTDIR, ENOTTY, EOPNOTSUPP, EPROTO,
 };
 use kwasm_abi::ioctl::{self, ioc, DIR_READ, DIR_WRITE, MAGIC};
 use kwasm_abi::run::{MAX_IMAGE_LEN, MAX_NAME_LEN, MAX_VALUES, VALUE_SIZE};
@@ -279,7 +279,33 @@ fn bad_input_errnos() -> Result<(), String> {
     let page = GuardedPage::new();
     let template = run_request(pulley, &im.command[0], &args, &mut msg);
     type Case = (&'static str, fn(&mut RunRequest), i32);
-    let cases: [Case; 9] = [
+    // Preopens: fd 0 is not a directory, fd 999 is not open.
+    static NOT_A_DIR: [u32; 1] = [0];
+    static NOT_OPEN: [u32; 1] = [999];
+    static NAME: &[u8] = b"/x\0";
+    fn preopen(r: &mut RunRequest, fds: &'static [u32; 1]) {
+        r.wasi.preopen_fds = UserBuf {
+            ptr: fds.as_ptr() as u64,
+            len: 4,
+        };
+        r.wasi.preopen_names = UserBuf {
+            ptr: NAME.as_ptr() as u64,
+            len: NAME.len() as u64,
+        };
+        r.wasi.preopen_count = 1;
+    }
+    let cases: [Case; 13] = [
+        ("a preopen that is not a directory", |r| preopen(r, &NOT_A_DIR), ENOTDIR),
+        ("a preopen fd that is not open", |r| preopen(r, &NOT_OPEN), ENOTDIR),
+        (
+            "preopen fds not 4 bytes each",
+            |r| {
+                preopen(r, &NOT_A_DIR);
+                r.wasi.preopen_fds.len = 8;
+            },
+            EBADMSG,
+        ),
+        ("a stdio terminal bit past fd 2", |r| r.wasi.stdio_terminals = 1 << 3, EBADMSG),
         (
             "image in kernel memory",
             |r| r.image.ptr = 0xffff_ffff_8100_0000,
