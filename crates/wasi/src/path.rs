@@ -45,6 +45,29 @@ fn dir<F>(cx: &Wasi<F>, fd: u32, needed: u64) -> Result<&Entry<F>, Errno> {
     Ok(e)
 }
 
+/// A platform operation on one path beneath a directory.
+type PathOp<H> = fn(&mut H, &<H as Host>::File, &[u8]) -> Result<(), Errno>;
+
+/// A call that names one path beneath a directory fd and needs `right`
+/// there: checks all three, then `op` on the platform.
+#[allow(clippy::too_many_arguments)]
+fn one_path<H: Host + ?Sized>(
+    host: &mut H,
+    cx: &Wasi<H::File>,
+    mem: &GuestMemory<'_>,
+    fd: u32,
+    path: u32,
+    path_len: u32,
+    right: u64,
+    op: PathOp<H>,
+) -> Errno {
+    result((|| {
+        let d = dir(cx, fd, right)?;
+        let p = string(mem, path, path_len)?;
+        op(host, &d.file, check_path(p)?)
+    })())
+}
+
 fn follow(flags: u32) -> Result<bool, Errno> {
     if flags & !lookupflags::SYMLINK_FOLLOW != 0 {
         return Err(errno::INVAL);
@@ -61,11 +84,7 @@ pub fn path_create_directory<H: Host + ?Sized>(
     path: u32,
     path_len: u32,
 ) -> Errno {
-    result((|| {
-        let d = dir(cx, fd, rights::PATH_CREATE_DIRECTORY)?;
-        let p = string(mem, path, path_len)?;
-        host.mkdir_at(&d.file, check_path(p)?)
-    })())
+    one_path(host, cx, mem, fd, path, path_len, rights::PATH_CREATE_DIRECTORY, H::mkdir_at)
 }
 
 /// `path_filestat_get(fd, flags, path, path_len, buf: *mut filestat)`
@@ -276,11 +295,7 @@ pub fn path_remove_directory<H: Host + ?Sized>(
     path: u32,
     path_len: u32,
 ) -> Errno {
-    result((|| {
-        let d = dir(cx, fd, rights::PATH_REMOVE_DIRECTORY)?;
-        let p = string(mem, path, path_len)?;
-        host.rmdir_at(&d.file, check_path(p)?)
-    })())
+    one_path(host, cx, mem, fd, path, path_len, rights::PATH_REMOVE_DIRECTORY, H::rmdir_at)
 }
 
 /// `path_rename(fd, old_path, old_path_len, new_fd, new_path, new_path_len)`,
@@ -340,9 +355,5 @@ pub fn path_unlink_file<H: Host + ?Sized>(
     path: u32,
     path_len: u32,
 ) -> Errno {
-    result((|| {
-        let d = dir(cx, fd, rights::PATH_UNLINK_FILE)?;
-        let p = string(mem, path, path_len)?;
-        host.unlink_at(&d.file, check_path(p)?)
-    })())
+    one_path(host, cx, mem, fd, path, path_len, rights::PATH_UNLINK_FILE, H::unlink_at)
 }
