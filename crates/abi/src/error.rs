@@ -15,6 +15,7 @@ pub mod errno {
     pub const EINVAL: i32 = 22;
     pub const ENOTTY: i32 = 25;
     pub const EPROTO: i32 = 71;
+    pub const ENOTSOCK: i32 = 88;
     pub const EBADMSG: i32 = 74;
     pub const EBADFD: i32 = 77;
     pub const EOPNOTSUPP: i32 = 95;
@@ -57,6 +58,8 @@ pub enum Error {
     NoSuchInstance,
     /// A preopen fd is not a directory the caller has open.
     NotADirectory,
+    /// A listening-socket fd is not a socket the caller has open.
+    NotASocket,
 }
 
 impl Error {
@@ -77,6 +80,7 @@ impl Error {
             Error::NoSession => errno::EBADFD,
             Error::NoSuchInstance => errno::ENOENT,
             Error::NotADirectory => errno::ENOTDIR,
+            Error::NotASocket => errno::ENOTSOCK,
         }
     }
 
@@ -97,6 +101,7 @@ impl Error {
             errno::EBADFD => Error::NoSession,
             errno::ENOENT => Error::NoSuchInstance,
             errno::ENOTDIR => Error::NotADirectory,
+            errno::ENOTSOCK => Error::NotASocket,
             _ => return None,
         })
     }
@@ -123,6 +128,7 @@ impl fmt::Display for Error {
             Error::NoSession => "this open /dev/kwasm is not a session (SESSION first)",
             Error::NoSuchInstance => "no instance of this session has that handle",
             Error::NotADirectory => "a preopened directory (--dir) is not a directory this process has open",
+            Error::NotASocket => "a listening socket (--tcplisten) is not a socket this process has open",
         })
     }
 }
@@ -131,7 +137,8 @@ impl fmt::Display for Error {
 mod tests {
     use super::*;
 
-    const ALL: [Error; 14] = [
+    const ALL: [Error; 15] = [
+        Error::NotASocket,
         Error::NotADirectory,
         Error::Busy,
         Error::SessionExists,

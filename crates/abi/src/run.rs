@@ -20,7 +20,8 @@ pub const MAX_IMAGE_LEN: u64 = 256 << 20;
 pub const MAX_STRINGS_LEN: u64 = 1 << 20;
 /// Most strings in `args` or `env`.
 pub const MAX_STRINGS_COUNT: u32 = 64 * 1024;
-/// Most preopened directories (`kwasm run --dir`).
+/// Most preopened directories (`kwasm run --dir`), and most listening
+/// sockets (`--tcplisten`).
 pub const MAX_PREOPENS: u32 = 256;
 /// Longest export or registration name.
 pub const MAX_NAME_LEN: u64 = 4096;
@@ -90,6 +91,12 @@ pub struct WasiArgs {
     /// `STDIO_TERMINAL` bit `fd` set: the caller's fd 0, 1 or 2 is a
     /// terminal (`isatty`), so the program is told its stream is one.
     pub stdio_terminals: u32,
+    /// `listen_count` u32 fds of the caller, each a listening socket the
+    /// program gets (`--tcplisten`): fds 3, 4, ... before the preopened
+    /// directories, as `wasmtime run` numbers them.
+    pub listen_fds: UserBuf,
+    pub listen_count: u32,
+    pub reserved: u32,
 }
 
 /// Bits of `WasiArgs::stdio_terminals`: one per standard stream.
@@ -103,7 +110,9 @@ impl WasiArgs {
         }
         if self.preopen_fds.len != self.preopen_count as u64 * 4
             || self.preopen_names.len < self.preopen_count as u64
+            || self.listen_fds.len != self.listen_count as u64 * 4
             || self.stdio_terminals & !STDIO_TERMINALS_ALL != 0
+            || self.reserved != 0
         {
             return Err(Error::Malformed);
         }
@@ -113,6 +122,7 @@ impl WasiArgs {
             || self.args_count > MAX_STRINGS_COUNT
             || self.env_count > MAX_STRINGS_COUNT
             || self.preopen_count > MAX_PREOPENS
+            || self.listen_count > MAX_PREOPENS
         {
             return Err(Error::Oversized);
         }
@@ -337,15 +347,15 @@ mod tests {
         assert_eq!(size_of::<UserBuf>(), 16);
         assert_eq!(size_of::<Value>(), 24);
         assert_eq!(size_of::<EngineSpec>(), 24);
-        assert_eq!(size_of::<WasiArgs>(), 80);
+        assert_eq!(size_of::<WasiArgs>(), 104);
         assert_eq!(size_of::<Limits>(), 24);
         assert_eq!(size_of::<Reply>(), 32);
-        assert_eq!(size_of::<RunRequest>(), 184);
+        assert_eq!(size_of::<RunRequest>(), 208);
         assert_eq!(offset_of!(RunRequest, engine), 8);
         assert_eq!(offset_of!(RunRequest, image), 32);
         assert_eq!(offset_of!(RunRequest, wasi), 48);
-        assert_eq!(offset_of!(RunRequest, limits), 128);
-        assert_eq!(offset_of!(RunRequest, reply), 152);
+        assert_eq!(offset_of!(RunRequest, limits), 152);
+        assert_eq!(offset_of!(RunRequest, reply), 176);
         assert_eq!(offset_of!(Reply, outcome), 16);
         assert_eq!(offset_of!(Reply, exit_code), 20);
         assert_eq!(offset_of!(Reply, message_len), 24);

@@ -190,11 +190,11 @@ mod tests {
 
     #[test]
     fn layouts_are_pinned() {
-        assert_eq!(size_of::<SessionRequest>(), 176);
-        assert_eq!(offset_of!(SessionRequest, reply), 144);
+        assert_eq!(size_of::<SessionRequest>(), 200);
+        assert_eq!(offset_of!(SessionRequest, reply), 168);
         assert_eq!(offset_of!(SessionRequest, wasi), 32);
-        assert_eq!(offset_of!(SessionRequest, limits), 112);
-        assert_eq!(offset_of!(SessionRequest, options), 136);
+        assert_eq!(offset_of!(SessionRequest, limits), 136);
+        assert_eq!(offset_of!(SessionRequest, options), 160);
         assert_eq!(size_of::<InstantiateRequest>(), 64);
         assert_eq!(offset_of!(InstantiateRequest, handle), 24);
         assert_eq!(offset_of!(InstantiateRequest, reply), 32);

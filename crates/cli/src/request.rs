@@ -107,13 +107,14 @@ pub fn check_image_size(image: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// What a program sees of the world: its arguments, its environment and
-/// the directories it may use.
+/// What a program sees of the world: its arguments, its environment, the
+/// directories it may use and the sockets it listens on.
 #[derive(Debug, Default)]
 pub struct Wasi {
     pub args: StringList,
     pub env: StringList,
     pub dirs: Preopens,
+    pub listeners: Listeners,
 }
 
 impl Wasi {
@@ -128,6 +129,9 @@ impl Wasi {
             preopen_names: buf(&self.dirs.names.bytes),
             preopen_count: self.dirs.names.count,
             stdio_terminals: stdio_terminals(),
+            listen_fds: buf(bytes_of_u32s(&self.listeners.fds)),
+            listen_count: self.listeners.fds.len() as u32,
+            reserved: 0,
         }
     }
 }
@@ -184,6 +188,31 @@ impl Preopens {
             fds,
             names: StringList::pack("--dir guest paths", &names)?,
         })
+    }
+}
+
+/// Listening TCP sockets (`--tcplisten ADDR:PORT`, wasmtime's flag): bound
+/// and listening here, as this process, and handed to the program as fds
+/// 3, 4, ... (before its directories); it accepts connections on them.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// The sockets, open while the request runs (`fds` are theirs).
+    _open: Vec<std::net::TcpListener>,
+    fds: Vec<u32>,
+}
+
+impl Listeners {
+    pub fn bind(addrs: &[String]) -> Result<Listeners> {
+        use std::os::fd::AsRawFd;
+        if addrs.len() as u64 > u64::from(MAX_PREOPENS) {
+            bail!("{} --tcplisten flags; kwasm.ko accepts at most {MAX_PREOPENS}", addrs.len());
+        }
+        let sockets = addrs
+            .iter()
+            .map(|a| std::net::TcpListener::bind(a.as_str()).map_err(|e| anyhow::anyhow!("--tcplisten `{a}`: {e}")))
+            .collect::<Result<Vec<_>>>()?;
+        let fds = sockets.iter().map(|s| s.as_raw_fd() as u32).collect();
+        Ok(Listeners { _open: sockets, fds })
     }
 }
 
@@ -301,6 +330,7 @@ mod tests {
                 args: StringList::pack("arguments", &["app.wasm", "x"]).unwrap(),
                 env: StringList::pack("environment variables", &["A=1"]).unwrap(),
                 dirs: Preopens::open(&["/".to_string(), "/tmp::sandbox".to_string()]).unwrap(),
+                listeners: Listeners::bind(&["127.0.0.1:0".to_string()]).unwrap(),
             },
             Limits {
                 fuel,
@@ -327,6 +357,7 @@ mod tests {
         assert_eq!((req.wasi.env.len, req.wasi.env_count), (4, 1));
         assert_eq!((req.wasi.preopen_count, req.wasi.preopen_fds.len), (2, 8));
         assert_eq!(req.wasi.preopen_names.len, b"/\0sandbox\0".len() as u64);
+        assert_eq!((req.wasi.listen_count, req.wasi.listen_fds.len), (1, 4));
         assert_eq!(req.reply.message.len, MESSAGE_CAPACITY as u64);
         assert_eq!(req.reply.outcome, Outcome::NotRun as u32);
         assert_eq!(req.check(), Ok(()), "the module's own validation accepts it");
@@ -353,6 +384,14 @@ mod tests {
         assert!(e.contains("HOST_DIR::GUEST_PATH"), "{e}");
         let p = Preopens::open(&["/tmp".into(), "/::root".into()]).unwrap();
         assert_eq!(p.names.bytes, b"/tmp\0root\0");
+    }
+
+    #[test]
+    fn listeners_are_bound_here() {
+        let l = Listeners::bind(&["127.0.0.1:0".into()]).unwrap();
+        assert_eq!(l.fds.len(), 1);
+        let e = Listeners::bind(&["not an address".into()]).unwrap_err().to_string();
+        assert!(e.contains("--tcplisten `not an address`"), "{e}");
     }
 
     #[test]

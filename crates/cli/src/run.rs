@@ -12,7 +12,7 @@ use crate::compile::{self, CacheStatus};
 use crate::device::Device;
 use crate::invoke;
 use crate::outcome::{self, RunContext};
-use crate::request::{Limits, Preopens, Reply, Run, StringList, Wasi};
+use crate::request::{Limits, Listeners, Preopens, Reply, Run, StringList, Wasi};
 use crate::session::{Session, SessionOptions};
 use crate::units;
 
@@ -66,6 +66,12 @@ pub struct RunArgs {
     /// directories; this process's permissions decide what it may do inside
     #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_PATH]")]
     pub dirs: Vec<String>,
+
+    /// Listen on this TCP address (e.g. 127.0.0.1:8080) and give the
+    /// program the listening socket (fd 3, then 4, ..., before --dir
+    /// directories) to accept connections on
+    #[arg(long = "tcplisten", value_name = "ADDR:PORT")]
+    pub tcplisten: Vec<String>,
 
     /// The engine that runs the program: native x86-64 code from Cranelift
     /// (the default), or Wasmtime's Pulley interpreter (no executable memory)
@@ -172,6 +178,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         args: StringList::pack("arguments", &argv)?,
         env: StringList::pack("environment variables", &env)?,
         dirs: Preopens::open(&args.dirs)?,
+        listeners: Listeners::bind(&args.tcplisten)?,
     };
     let limits = Limits {
         fuel: args.fuel,

@@ -82,6 +82,7 @@ fn wasi_args(rng: &mut Rng) -> WasiArgs {
     let limits = [MAX_STRINGS_LEN, MAX_STRINGS_COUNT as u64];
     // Half the time no preopens, so the other fields' checks get reached.
     let preopens = if rng.one_in(2) { 0 } else { rng.interesting_u32(&[MAX_PREOPENS as u64, 1]) };
+    let listeners = if rng.one_in(2) { 0 } else { rng.interesting_u32(&[MAX_PREOPENS as u64, 1]) };
     WasiArgs {
         args: buf(rng, &limits),
         env: buf(rng, &limits),
@@ -95,6 +96,13 @@ fn wasi_args(rng: &mut Rng) -> WasiArgs {
         preopen_names: if preopens == 0 { UserBuf::NONE } else { buf(rng, &limits) },
         preopen_count: preopens,
         stdio_terminals: if rng.one_in(8) { rng.next_u32() } else { rng.next_u32() & 0b111 },
+        listen_fds: if rng.one_in(4) {
+            buf(rng, &[MAX_PREOPENS as u64 * 4, 4])
+        } else {
+            UserBuf { ptr: 0x1000, len: u64::from(listeners) * 4 }
+        },
+        listen_count: listeners,
+        reserved: u32::from(rng.one_in(8)),
     }
 }
 
@@ -111,6 +119,9 @@ fn wasi_ok(w: &WasiArgs) -> bool {
         && w.preopen_names.len <= MAX_STRINGS_LEN
         && w.preopen_count <= MAX_PREOPENS
         && w.stdio_terminals & !0b111 == 0
+        && w.listen_fds.len == u64::from(w.listen_count) * 4
+        && w.listen_count <= MAX_PREOPENS
+        && w.reserved == 0
 }
 
 fn engine_ok(e: &EngineSpec) -> bool {

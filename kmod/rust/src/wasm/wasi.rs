@@ -20,13 +20,14 @@ use wasmtime::{Caller, Engine, Error, Extern, Linker, Result};
 pub type Context = Wasi<FileRef>;
 
 /// Builds the program's context from the request: arguments, environment,
-/// the caller's standard streams, and the preopened directories (fds of
-/// the caller, each checked to be a directory).
+/// the caller's standard streams, its listening sockets and preopened
+/// directories (fds of the caller, each checked to be what it claims).
 pub fn context(req: &WasiArgs) -> Result<Context, AbiError> {
     let args = read_strings(req.args, req.args_count)?;
     let env = read_strings(req.env, req.env_count)?;
     let names = read_strings(req.preopen_names, req.preopen_count)?;
     let fds = UserPtr::new(req.preopen_fds.ptr as usize).read_bytes(req.preopen_fds.len as usize)?;
+    let listen_fds = UserPtr::new(req.listen_fds.ptr as usize).read_bytes(req.listen_fds.len as usize)?;
     let mut cx = Wasi::new(args, env);
     for fd in 0..3 {
         // A closed standard stream stays closed for the program too.
@@ -40,6 +41,15 @@ pub fn context(req: &WasiArgs) -> Result<Context, AbiError> {
             };
             cx.set_stdio(fd, file, shown).map_err(|_| AbiError::Malformed)?;
         }
+    }
+    // Listening sockets first, as `wasmtime run` numbers them.
+    for fd in listen_fds.chunks_exact(4) {
+        let fd = u32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+        let sock = FileRef::get(fd).map_err(|_| AbiError::NotASocket)?;
+        if sock.kind() != FileKind::Socket {
+            return Err(AbiError::NotASocket);
+        }
+        cx.add_socket(sock, filetype::SOCKET_STREAM).map_err(|_| AbiError::Malformed)?;
     }
     for (i, fd) in fds.chunks_exact(4).enumerate() {
         let fd = u32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
