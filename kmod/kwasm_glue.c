@@ -18,6 +18,7 @@
 #include <linux/hrtimer.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 #include <asm/fpu/api.h>
 #include <asm/irq_stack.h>
 #include <asm/msr.h>
@@ -54,6 +55,7 @@ unsigned int kwasm_file_flags(struct file *file);
 void *kwasm_ticker_new(void *data);
 void kwasm_ticker_start(void *ticker);
 void kwasm_ticker_free(void *ticker);
+void kwasm_file_put(struct file *file);
 u64 kwasm_pte_read(pte_t *pte);
 void kwasm_pte_write(pte_t *pte, u64 val);
 u64 kwasm_pte_nx(void);
@@ -205,6 +207,42 @@ void kwasm_ticker_free(void *ticker)
 	kfree(ticker);
 }
 
+/*
+ * fput() from a task defers the final release (__fput: for a socket, the
+ * FIN; for a file, the last close) to task_work, which runs only when the
+ * task returns to user space — and a program's task does not, until its
+ * run ends. So the reference is dropped from a worker instead, where the
+ * release runs within a jiffy, as it would after a close(2). Without
+ * memory for the work item, plain fput (released at the run's end).
+ */
+static struct workqueue_struct *kwasm_put_wq;
+
+struct kwasm_put_work {
+	struct work_struct work;
+	struct file *file;
+};
+
+static void kwasm_put_worker(struct work_struct *work)
+{
+	struct kwasm_put_work *w = container_of(work, struct kwasm_put_work, work);
+
+	fput(w->file);
+	kfree(w);
+}
+
+void kwasm_file_put(struct file *file)
+{
+	struct kwasm_put_work *w = kmalloc(sizeof(*w), GFP_KERNEL);
+
+	if (!w) {
+		fput(file);
+		return;
+	}
+	INIT_WORK(&w->work, kwasm_put_worker);
+	w->file = file;
+	queue_work(kwasm_put_wq, &w->work);
+}
+
 u64 kwasm_pte_read(pte_t *pte)
 {
 	return pte_val(*pte);
@@ -310,13 +348,22 @@ static struct miscdevice kwasm_device = {
 
 static int __init kwasm_init(void)
 {
-	int err = kwasm_rust_init(selftest);
+	int err;
 
+	kwasm_put_wq = alloc_workqueue("kwasm_put", 0, 0);
+	if (!kwasm_put_wq)
+		return -ENOMEM;
+	err = kwasm_rust_init(selftest);
 	if (err)
-		return err;
+		goto out_wq;
 	err = misc_register(&kwasm_device);
 	if (err)
-		kwasm_rust_exit();
+		goto out_rust;
+	return 0;
+out_rust:
+	kwasm_rust_exit();
+out_wq:
+	destroy_workqueue(kwasm_put_wq);
 	return err;
 }
 
@@ -324,6 +371,8 @@ static void __exit kwasm_exit(void)
 {
 	misc_deregister(&kwasm_device);
 	kwasm_rust_exit();
+	/* Drains the file releases still queued. */
+	destroy_workqueue(kwasm_put_wq);
 }
 
 module_init(kwasm_init);

@@ -45,7 +45,6 @@ extern "C" {
     pub fn vfree(ptr: *const c_void);
     pub fn capable(cap: c_int) -> bool;
     pub fn fget(fd: c_uint) -> *mut File;
-    pub fn fput(file: *mut File);
     pub fn get_random_bytes(buf: *mut c_void, len: usize);
     pub fn lookup_address(address: c_ulong, level: *mut c_uint) -> *mut c_void;
     pub fn is_vmalloc_addr(addr: *const c_void) -> bool;
@@ -124,6 +123,7 @@ extern "C" {
     pub fn kwasm_ticker_new(data: *mut c_void) -> *mut c_void;
     pub fn kwasm_ticker_start(ticker: *mut c_void);
     pub fn kwasm_ticker_free(ticker: *mut c_void);
+    pub fn kwasm_file_put(file: *mut File);
     pub fn kwasm_pte_read(pte: *mut c_void) -> u64;
     pub fn kwasm_pte_write(pte: *mut c_void, val: u64);
     pub fn kwasm_pte_nx() -> u64;

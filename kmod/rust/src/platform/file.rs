@@ -5,7 +5,9 @@
 use super::ffi::{self, int_result};
 pub use super::ffi::Stat;
 
-/// A reference to one of the caller's open files; dropped with `fput`.
+/// A reference to an open file (the caller's, or one the program opened);
+/// dropping it is `close(2)`: the last reference releases the file at once
+/// (see `kwasm_file_put`), not when the run ends.
 pub struct FileRef(*mut ffi::File);
 
 /// What kind of file, from its inode mode.
@@ -181,7 +183,8 @@ impl FileRef {
 
 impl Drop for FileRef {
     fn drop(&mut self) {
-        // SAFETY: drops the reference fget took.
-        unsafe { ffi::fput(self.0) }
+        // SAFETY: drops the reference this FileRef owns (from fget or an
+        // open); the file is not used through it again.
+        unsafe { ffi::kwasm_file_put(self.0) }
     }
 }
