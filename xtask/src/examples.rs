@@ -12,7 +12,7 @@ use crate::process;
 
 const WASI: &str = "wasm32-wasip1";
 /// The example programs (members of `examples/Cargo.toml`).
-const EXAMPLES: [&str; 3] = ["hello", "cowsay", "stress"];
+const EXAMPLES: [&str; 4] = ["hello", "cowsay", "stress", "echo-std"];
 
 /// Where the examples are built: their own target directory, so they never
 /// share (or invalidate) the host and musl builds.

@@ -122,6 +122,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
+ip link set lo up
 exec </dev/ttyS0 >/dev/ttyS0 2>&1
 stty -F /dev/ttyS0 -onlcr 2>/dev/null
 hostname kwasm-guest

@@ -12,6 +12,7 @@
 
 mod fuzz;
 mod hostile;
+mod net;
 mod module;
 mod raw;
 mod run;
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
         .chain(session::TESTS)
         .chain(hostile::TESTS)
         .chain(wasi::TESTS)
+        .chain(net::TESTS)
         .chain(stress::TESTS)
         .chain(fuzz::TESTS)
         .chain(run::LAST)
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
 fn mark_kernel_log(name: &str) {
     use std::io::Write;
     if let Ok(mut kmsg) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-        let _ = writeln!(kmsg, "kwasm-guest-tests: {name}");
+        // One write: each write(2) to /dev/kmsg is one log record.
+        let _ = kmsg.write_all(format!("kwasm-guest-tests: {name}\n").as_bytes());
     }
 }
