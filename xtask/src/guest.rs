@@ -86,6 +86,21 @@ impl GuestAction {
     pub fn default_tests() -> GuestAction {
         GuestAction::Command(vec!["/bin/kwasm-guest-tests".into()])
     }
+
+    /// The guest tests `cargo xtask test` runs on `line`: all of them,
+    /// except that the spec testsuite on Pulley runs on 6.12 only (the
+    /// interpreter does not depend on the kernel; native runs on both, and
+    /// `cargo xtask spec` runs every combination). Keeps CI in its budget.
+    pub fn tests_for(line: KernelLine) -> GuestAction {
+        match line {
+            KernelLine::V6_1 => GuestAction::Command(vec![
+                "/bin/kwasm-guest-tests".into(),
+                "--skip".into(),
+                "spec-pulley".into(),
+            ]),
+            KernelLine::V6_12 => GuestAction::default_tests(),
+        }
+    }
 }
 
 /// Quotes one word for the guest's `sh`.

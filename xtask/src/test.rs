@@ -126,7 +126,7 @@ fn guest_tests(paths: &Paths, line: KernelLine, opts: &TestOptions, results: &mu
         module::build_module(paths, &k)?;
         results.check(format!("{prefix}/objtool-clean"), module::objtool_verdict(paths, &k));
         guest::build_guest(paths)?;
-        guest::prepare(paths, line, &GuestAction::default_tests(), false, "test")
+        guest::prepare(paths, line, &GuestAction::tests_for(line), false, "test")
     });
     let (k, initramfs) = match prepared {
         Ok(p) => p,

@@ -58,6 +58,7 @@ fn run(case: &Case, engine: &str) -> Result<(), String> {
     let mut args: Vec<&str> = case.flags.iter().map(String::as_str).collect();
     args.push(&case.file);
     args.extend(case.args.iter().map(String::as_str));
+    crate::mark_kernel_log(&format!("kwasm-hostile: {engine} {}", args.join(" ")));
     let out = kwasm(engine, &args)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -70,11 +70,17 @@ fn main() -> ExitCode {
         _ => {}
     }
     // `--only NAME,...`: just those tests (while working on them, with
-    // the module already loaded).
-    let only: Option<Vec<&str>> = match args.get(1).map(String::as_str) {
-        Some("--only") => Some(args.get(2).map(|s| s.split(',').collect()).unwrap_or_default()),
-        _ => None,
+    // the module already loaded). `--skip NAME,...`: all but those (the
+    // driver's plan for one kernel).
+    let list = |i: usize| -> Vec<&str> { args.get(i).map(|s| s.split(',').collect()).unwrap_or_default() };
+    let (only, skip): (Option<Vec<&str>>, Vec<&str>) = match args.get(1).map(String::as_str) {
+        Some("--only") => (Some(list(2)), vec![]),
+        Some("--skip") => (None, list(2)),
+        _ => (None, vec![]),
     };
+    for name in &skip {
+        println!("kwasm-guest-tests: {name} skipped on this boot");
+    }
     let mut failed = 0;
     for (name, test) in module::TESTS
         .iter()
@@ -86,9 +92,9 @@ fn main() -> ExitCode {
         .chain(stress::TESTS)
         .chain(fuzz::TESTS)
         .chain(run::LAST)
-        .filter(|(name, _)| only.as_ref().is_none_or(|o| o.contains(name)))
+        .filter(|(name, _)| only.as_ref().is_none_or(|o| o.contains(name)) && !skip.contains(name))
     {
-        mark_kernel_log(name);
+        mark_kernel_log(&format!("kwasm-guest-tests: {name}"));
         match test() {
             Ok(()) => println!("KWASM-TEST {name} PASS"),
             Err(reason) => {
@@ -104,12 +110,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes "kwasm-guest-tests: NAME" into the kernel log, so that anything
-/// the kernel reports can be placed in the test that caused it.
-fn mark_kernel_log(name: &str) {
+/// Writes `line` into the kernel log (before each test, and each hostile
+/// case), so that anything the kernel reports can be placed in what
+/// caused it.
+pub fn mark_kernel_log(line: &str) {
     use std::io::Write;
     if let Ok(mut kmsg) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
         // One write: each write(2) to /dev/kmsg is one log record.
-        let _ = kmsg.write_all(format!("kwasm-guest-tests: {name}\n").as_bytes());
+        let _ = kmsg.write_all(format!("{line}\n").as_bytes());
     }
 }

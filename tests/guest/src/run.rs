@@ -603,7 +603,9 @@ fn concurrent() -> Result<(), String> {
 
 fn unsupported_import() -> Result<(), String> {
     let out = kwasm("native", &[&format!("{WAT}/unsupported-import.wat")])?;
-    fails_with(&out, "not supported yet: wasi:fd_close")
+    fails_with(&out, "unknown import `wasi_snapshot_preview1::fd_teleport`")?;
+    let out = kwasm("pulley", &[&format!("{WAT}/foreign-import.wat")])?;
+    fails_with(&out, "unknown import module `env`")
 }
 
 /// Requests `kwasm` would never send: refused with their errno, or run and

@@ -160,7 +160,7 @@ impl Subject {
 fn corpus() -> Result<(), String> {
     let dir = std::env::var("KWASM_WASI_CORPUS").unwrap_or_else(|_| CORPUS.into());
     let subjects: Vec<Subject> = match std::env::var("KWASM_WASI_SUBJECT").as_deref() {
-        Ok("reference") => vec![Subject::Reference, Subject::Reference],
+        Ok("reference") => vec![Subject::Reference],
         _ => vec![Subject::Kernel("native"), Subject::Kernel("pulley")],
     };
     let only: Option<Vec<String>> = std::env::var("KWASM_WASI_PROGRAMS")
@@ -179,25 +179,17 @@ fn corpus() -> Result<(), String> {
             failures.push(format!("{}: no {wasm}", program.name));
             continue;
         }
-        let mut reference_stdout: Option<Vec<u8>> = None;
-        for &subject in &subjects {
+        let results = match differential(program, &wasm, &subjects) {
+            Ok(results) => results,
+            Err(e) => {
+                failures.push(format!("{}: {e}", program.name));
+                continue;
+            }
+        };
+        for (subject, result) in results {
             runs += 1;
-            match differential(program, &wasm, subject) {
-                Ok(stdout) => {
-                    // The reference must say the same every time.
-                    if let Some(first) = &reference_stdout {
-                        if *first != stdout {
-                            let diff = diff_lines(&text(first), &text(&stdout));
-                            println!("wasi-corpus: {} is not deterministic:\n{diff}", program.name);
-                            failures.push(format!(
-                                "{}: the reference printed something else on a second run",
-                                program.name
-                            ));
-                        }
-                    }
-                    reference_stdout = Some(stdout);
-                    println!("wasi-corpus: {} {}: match", program.name, subject.name());
-                }
+            match result {
+                Ok(()) => println!("wasi-corpus: {} {}: match", program.name, subject.name()),
                 Err(e) => {
                     println!("wasi-corpus: {} {}: MISMATCH\n{e}", program.name, subject.name());
                     let first = e.lines().next().unwrap_or("").to_string();
@@ -214,13 +206,22 @@ fn corpus() -> Result<(), String> {
     expect(failures.is_empty(), || failures.join("; "))
 }
 
-/// One program on two fresh trees: the reference on one, `subject` on the
-/// other. Ok(the reference's stdout) if everything matched, else a
-/// readable account of every difference.
-fn differential(program: &Program, wasm: &str, subject: Subject) -> Result<Vec<u8>, String> {
-    let work = PathBuf::from(SCRATCH).join(format!("{}-{}", program.name, subject.name()));
-    let (ref_tree, kernel_tree) = (work.join("reference"), work.join("kernel"));
-    fresh(&work, &[&ref_tree, &kernel_tree]).map_err(|e| format!("setting up {}: {e}", work.display()))?;
+/// What one run of a program left: its output and its tree.
+struct Observed {
+    output: Output,
+    tree: Vec<String>,
+}
+
+/// One program, each on a fresh copy of the fixture: the reference once,
+/// then every subject, each compared with the reference. Err if the
+/// reference itself could not run as the corpus expects.
+fn differential(program: &Program, wasm: &str, subjects: &[Subject]) -> Result<Vec<(Subject, Result<(), String>)>, String> {
+    let work = PathBuf::from(SCRATCH).join(program.name);
+    let tree = |name: &str| work.join(name);
+    let names: Vec<&str> = std::iter::once("reference").chain(subjects.iter().map(|s| s.name())).collect();
+    let trees: Vec<PathBuf> = names.iter().map(|n| tree(n)).collect();
+    fresh(&work, &trees.iter().map(PathBuf::as_path).collect::<Vec<_>>())
+        .map_err(|e| format!("setting up {}: {e}", work.display()))?;
     let outside_before = listing(&work.join("outside-dir"));
 
     let flags: Vec<String> = program.env.iter().map(|e| format!("--env={e}")).collect();
@@ -231,34 +232,51 @@ fn differential(program: &Program, wasm: &str, subject: Subject) -> Result<Vec<u
         all.extend(program.args.iter().map(|s| s.to_string()));
         all
     };
-    let reference = run_reference(&with_dir(&ref_tree))?;
-    let other = match subject {
-        Subject::Reference => run_reference(&with_dir(&kernel_tree))?,
-        Subject::Kernel(engine) => {
-            let mut args = vec!["--timeout=600s".to_string()];
-            args.extend(with_dir(&kernel_tree));
-            kwasm(engine, &args.iter().map(String::as_str).collect::<Vec<_>>())?
-        }
-    };
-
-    let mut problems = Vec::new();
-    if reference.status.code() != Some(program.exit) {
-        problems.push(format!(
+    let observe = |output: Output, tree: &Path| Observed { output, tree: listing(tree) };
+    let reference = observe(run_reference(&with_dir(&trees[0]))?, &trees[0]);
+    if reference.output.status.code() != Some(program.exit) {
+        return Err(format!(
             "the reference itself ended with {:?}, not {} (corpus or reference broken?); its stderr: {}",
-            reference.status.code(),
+            reference.output.status.code(),
             program.exit,
-            text(&reference.stderr).trim()
+            text(&reference.output.stderr).trim()
         ));
     }
-    if reference.status.code() != other.status.code() {
+    let mut results = Vec::new();
+    for (&subject, tree) in subjects.iter().zip(&trees[1..]) {
+        let output = match subject {
+            Subject::Reference => run_reference(&with_dir(tree))?,
+            Subject::Kernel(engine) => {
+                let mut args = vec!["--timeout=600s".to_string()];
+                args.extend(with_dir(tree));
+                kwasm(engine, &args.iter().map(String::as_str).collect::<Vec<_>>())?
+            }
+        };
+        let other = observe(output, tree);
+        results.push((subject, compare(program, subject, &reference, &other)));
+    }
+    // Last: whatever ran, nothing beside the trees changed.
+    if let Err(e) = outside_untouched(&work, &names, &outside_before) {
+        for (_, r) in results.iter_mut() {
+            *r = Err(r.as_ref().err().map_or(e.clone(), |prev| format!("{prev}\n{e}")));
+        }
+    }
+    Ok(results)
+}
+
+/// Every difference between the reference's run and `other`'s, readably.
+fn compare(program: &Program, subject: Subject, reference: &Observed, other: &Observed) -> Result<(), String> {
+    let (r, o) = (&reference.output, &other.output);
+    let mut problems = Vec::new();
+    if r.status.code() != o.status.code() {
         problems.push(format!(
             "exit status: reference {:?}, {} {:?}",
-            reference.status.code(),
+            r.status.code(),
             subject.name(),
-            other.status.code()
+            o.status.code()
         ));
     }
-    let (ref_out, other_out) = (text(&reference.stdout), text(&other.stdout));
+    let (ref_out, other_out) = (text(&r.stdout), text(&o.stdout));
     let (ref_kept, other_kept, known) = apply_known(KNOWN_DIFFERENCES, program.name, &ref_out, &other_out);
     for line in known {
         println!(
@@ -270,24 +288,20 @@ fn differential(program: &Program, wasm: &str, subject: Subject) -> Result<Vec<u
     if ref_kept != other_kept {
         problems.push(format!("stdout differs:\n{}", diff_lines(&ref_kept, &other_kept)));
     }
-    if reference.stderr != other.stderr {
+    if r.stderr != o.stderr {
         problems.push(format!(
             "stderr differs:\n{}",
-            diff_lines(&text(&reference.stderr), &text(&other.stderr))
+            diff_lines(&text(&r.stderr), &text(&o.stderr))
         ));
     }
-    let (ref_listing, other_listing) = (listing(&ref_tree), listing(&kernel_tree));
-    if ref_listing != other_listing {
+    if reference.tree != other.tree {
         problems.push(format!(
             "the trees differ afterwards:\n{}",
-            diff_lines(&ref_listing.join("\n"), &other_listing.join("\n"))
+            diff_lines(&reference.tree.join("\n"), &other.tree.join("\n"))
         ));
     }
-    if let Err(e) = outside_untouched(&work, &outside_before) {
-        problems.push(e);
-    }
     if problems.is_empty() {
-        Ok(reference.stdout)
+        Ok(())
     } else {
         Err(problems.join("\n"))
     }
@@ -344,14 +358,17 @@ fn fixture(root: &Path) -> std::io::Result<()> {
 /// The work directory holds what `fresh` put there, and the outside file
 /// and directory (`outside_dir`: its listing before the runs) are as they
 /// were.
-fn outside_untouched(work: &Path, outside_dir: &[String]) -> Result<(), String> {
+fn outside_untouched(work: &Path, trees: &[&str], outside_dir: &[String]) -> Result<(), String> {
     let mut names: Vec<String> = std::fs::read_dir(work)
         .map_err(|e| format!("listing {}: {e}", work.display()))?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     names.sort();
+    let mut expected: Vec<String> = trees.iter().map(|t| t.to_string()).collect();
+    expected.extend(["outside-dir".to_string(), "outside.txt".to_string()]);
+    expected.sort();
     let mut problems = Vec::new();
-    if names != ["kernel", "outside-dir", "outside.txt", "reference"] {
+    if names != expected {
         problems.push(format!("ESCAPE: the directory around the trees now holds {names:?}"));
     }
     match std::fs::read(work.join("outside.txt")) {
