@@ -45,6 +45,7 @@ extern "C" {
     pub fn vfree(ptr: *const c_void);
     pub fn capable(cap: c_int) -> bool;
     pub fn fget(fd: c_uint) -> *mut File;
+    pub fn fput(file: *mut File);
     pub fn get_random_bytes(buf: *mut c_void, len: usize);
     pub fn lookup_address(address: c_ulong, level: *mut c_uint) -> *mut c_void;
     pub fn is_vmalloc_addr(addr: *const c_void) -> bool;

@@ -5,10 +5,16 @@
 use super::ffi::{self, int_result};
 pub use super::ffi::Stat;
 
-/// A reference to an open file (the caller's, or one the program opened);
-/// dropping it is `close(2)`: the last reference releases the file at once
-/// (see `kwasm_file_put`), not when the run ends.
-pub struct FileRef(*mut ffi::File);
+/// A reference to an open file: one of the caller's (`get`), or one the
+/// program opened or accepted (`from_raw`). Dropping it is `close(2)`.
+pub struct FileRef {
+    file: *mut ffi::File,
+    /// The program's own file, whose last reference this usually is: put
+    /// from a worker so that it is released at once (see
+    /// `kwasm_file_put`), not when the run returns to user space. The
+    /// caller's files stay open in the caller, so a plain `fput` does.
+    owned: bool,
+}
 
 /// What kind of file, from its inode mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,38 +44,38 @@ impl FileRef {
         if f.is_null() {
             Err(EBADF)
         } else {
-            Ok(FileRef(f))
+            Ok(FileRef { file: f, owned: false })
         }
     }
 
     /// Takes over a file reference the kernel handed out (an open). Null
     /// or an `ERR_PTR` is the errno.
     pub(super) fn from_raw(file: *mut ffi::File) -> Result<FileRef, i32> {
-        ffi::err_ptr(file).map(FileRef)
+        ffi::err_ptr(file).map(|file| FileRef { file, owned: true })
     }
 
     pub(super) fn raw(&self) -> *mut ffi::File {
-        self.0
+        self.file
     }
 
     /// The file's `struct path` (valid while the file is held).
     pub(super) fn path(&self) -> *const ffi::RawPath {
         // SAFETY: we hold a reference on the file.
-        unsafe { ffi::kwasm_file_path(self.0) }
+        unsafe { ffi::kwasm_file_path(self.file) }
     }
 
     /// `write(2)` from a kernel buffer at the file's position. Err(errno).
     pub fn write(&self, data: &[u8]) -> Result<usize, i32> {
         // SAFETY: we hold a reference on the file; `data` is a valid kernel
         // buffer of `data.len()` bytes for the call.
-        let n = unsafe { ffi::kwasm_file_write(self.0, data.as_ptr().cast(), data.len()) };
+        let n = unsafe { ffi::kwasm_file_write(self.file, data.as_ptr().cast(), data.len()) };
         ffi::neg_errno(n).map_or(Ok(n as usize), Err)
     }
 
     /// `read(2)` into a kernel buffer at the file's position. Err(errno).
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, i32> {
         // SAFETY: as write(), with a writable buffer.
-        let n = unsafe { ffi::kwasm_file_read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe { ffi::kwasm_file_read(self.file, buf.as_mut_ptr().cast(), buf.len()) };
         ffi::neg_errno(n).map_or(Ok(n as usize), Err)
     }
 
@@ -77,7 +83,7 @@ impl FileRef {
     pub fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize, i32> {
         let pos = i64::try_from(offset).map_err(|_| EINVAL)?;
         // SAFETY: as read(); the position is our own copy.
-        let n = unsafe { ffi::kwasm_file_pread(self.0, buf.as_mut_ptr().cast(), buf.len(), pos) };
+        let n = unsafe { ffi::kwasm_file_pread(self.file, buf.as_mut_ptr().cast(), buf.len(), pos) };
         ffi::neg_errno(n).map_or(Ok(n as usize), Err)
     }
 
@@ -85,14 +91,14 @@ impl FileRef {
     pub fn pwrite(&self, data: &[u8], offset: u64) -> Result<usize, i32> {
         let pos = i64::try_from(offset).map_err(|_| EINVAL)?;
         // SAFETY: as write(); the position is our own copy.
-        let n = unsafe { ffi::kwasm_file_pwrite(self.0, data.as_ptr().cast(), data.len(), pos) };
+        let n = unsafe { ffi::kwasm_file_pwrite(self.file, data.as_ptr().cast(), data.len(), pos) };
         ffi::neg_errno(n).map_or(Ok(n as usize), Err)
     }
 
     /// `lseek(2)`: `whence` 0 (SET), 1 (CUR), 2 (END). The new position.
     pub fn seek(&self, offset: i64, whence: i32) -> Result<u64, i32> {
         // SAFETY: we hold a reference on the file.
-        let pos = unsafe { ffi::vfs_llseek(self.0, offset, whence) };
+        let pos = unsafe { ffi::vfs_llseek(self.file, offset, whence) };
         if pos < 0 {
             Err(-pos as i32)
         } else {
@@ -103,19 +109,19 @@ impl FileRef {
     /// `fsync(2)`, or `fdatasync(2)`.
     pub fn sync(&self, data_only: bool) -> Result<(), i32> {
         // SAFETY: we hold a reference on the file; process context.
-        int_result(unsafe { ffi::vfs_fsync_range(self.0, 0, i64::MAX, data_only as i32) })
+        int_result(unsafe { ffi::vfs_fsync_range(self.file, 0, i64::MAX, data_only as i32) })
     }
 
     /// `posix_fadvise(2)` with a Linux `POSIX_FADV_*` value.
     pub fn advise(&self, offset: i64, len: i64, advice: i32) -> Result<(), i32> {
         // SAFETY: as sync().
-        int_result(unsafe { ffi::vfs_fadvise(self.0, offset, len, advice) })
+        int_result(unsafe { ffi::vfs_fadvise(self.file, offset, len, advice) })
     }
 
     /// `posix_fallocate(2)`.
     pub fn allocate(&self, offset: i64, len: i64) -> Result<(), i32> {
         // SAFETY: as sync().
-        int_result(unsafe { ffi::vfs_fallocate(self.0, 0, offset, len) })
+        int_result(unsafe { ffi::vfs_fallocate(self.file, 0, offset, len) })
     }
 
     /// `fstat(2)`.
@@ -145,23 +151,23 @@ impl FileRef {
     /// Sets the `mask` bits of the open flags to those of `flags` (F_SETFL).
     pub fn set_flags(&self, mask: u32, flags: u32) {
         // SAFETY: the glue takes the file's f_lock around the store.
-        unsafe { ffi::kwasm_file_set_flags(self.0, mask, flags) }
+        unsafe { ffi::kwasm_file_set_flags(self.file, mask, flags) }
     }
 
     pub fn writable(&self) -> bool {
         // SAFETY: reads the held file's mode.
-        unsafe { ffi::kwasm_file_writable(self.0) }
+        unsafe { ffi::kwasm_file_writable(self.file) }
     }
 
     /// The file's poll mask now (`EPOLL*` bits), without waiting.
     pub fn poll_mask(&self) -> u32 {
         // SAFETY: vfs_poll with no table only asks; we hold the file.
-        unsafe { ffi::kwasm_file_poll(self.0) }
+        unsafe { ffi::kwasm_file_poll(self.file) }
     }
 
     pub fn kind(&self) -> FileKind {
         // SAFETY: the file (and so its inode) is alive while we hold it.
-        let mode = unsafe { ffi::kwasm_file_mode(self.0) } as u32 & 0o170000;
+        let mode = unsafe { ffi::kwasm_file_mode(self.file) } as u32 & 0o170000;
         match mode {
             0o100000 => FileKind::Regular,
             0o040000 => FileKind::Directory,
@@ -177,7 +183,7 @@ impl FileRef {
     /// The open flags (`O_*`).
     pub fn flags(&self) -> u32 {
         // SAFETY: as kind().
-        unsafe { ffi::kwasm_file_flags(self.0) }
+        unsafe { ffi::kwasm_file_flags(self.file) }
     }
 }
 
@@ -185,6 +191,12 @@ impl Drop for FileRef {
     fn drop(&mut self) {
         // SAFETY: drops the reference this FileRef owns (from fget or an
         // open); the file is not used through it again.
-        unsafe { ffi::kwasm_file_put(self.0) }
+        unsafe {
+            if self.owned {
+                ffi::kwasm_file_put(self.file)
+            } else {
+                ffi::fput(self.file)
+            }
+        }
     }
 }
