@@ -29,6 +29,22 @@ pub enum FileKind {
     Unknown,
 }
 
+impl FileKind {
+    /// The kind an inode mode's `S_IFMT` bits name.
+    pub fn from_mode(mode: u32) -> FileKind {
+        match mode & 0o170000 {
+            0o100000 => FileKind::Regular,
+            0o040000 => FileKind::Directory,
+            0o020000 => FileKind::CharDevice,
+            0o060000 => FileKind::BlockDevice,
+            0o010000 => FileKind::Fifo,
+            0o140000 => FileKind::Socket,
+            0o120000 => FileKind::Symlink,
+            _ => FileKind::Unknown,
+        }
+    }
+}
+
 const EBADF: i32 = 9;
 const EINVAL: i32 = 22;
 /// `O_APPEND`, `O_NONBLOCK` (x86-64 values).
@@ -167,18 +183,9 @@ impl FileRef {
 
     pub fn kind(&self) -> FileKind {
         // SAFETY: the file (and so its inode) is alive while we hold it.
-        let mode = unsafe { ffi::kwasm_file_mode(self.file) } as u32 & 0o170000;
-        match mode {
-            0o100000 => FileKind::Regular,
-            0o040000 => FileKind::Directory,
-            0o020000 => FileKind::CharDevice,
-            0o060000 => FileKind::BlockDevice,
-            0o010000 => FileKind::Fifo,
-            0o140000 => FileKind::Socket,
-            0o120000 => FileKind::Symlink,
-            _ => FileKind::Unknown,
-        }
+        FileKind::from_mode(u32::from(unsafe { ffi::kwasm_file_mode(self.file) }))
     }
+
 
     /// The open flags (`O_*`).
     pub fn flags(&self) -> u32 {

@@ -63,16 +63,16 @@ pub fn context(req: &WasiArgs) -> Result<Context, AbiError> {
     Ok(cx)
 }
 
-/// `S_IFMT` of a mode as a WASI filetype.
+/// An inode mode as a WASI filetype.
 fn mode_filetype(mode: u32) -> u8 {
-    match mode & 0o170000 {
-        0o100000 => filetype::REGULAR_FILE,
-        0o040000 => filetype::DIRECTORY,
-        0o020000 => filetype::CHARACTER_DEVICE,
-        0o060000 => filetype::BLOCK_DEVICE,
-        0o140000 => filetype::SOCKET_STREAM,
-        0o120000 => filetype::SYMBOLIC_LINK,
-        _ => filetype::UNKNOWN,
+    match FileKind::from_mode(mode) {
+        FileKind::Regular => filetype::REGULAR_FILE,
+        FileKind::Directory => filetype::DIRECTORY,
+        FileKind::CharDevice => filetype::CHARACTER_DEVICE,
+        FileKind::BlockDevice => filetype::BLOCK_DEVICE,
+        FileKind::Socket => filetype::SOCKET_STREAM,
+        FileKind::Symlink => filetype::SYMBOLIC_LINK,
+        FileKind::Fifo | FileKind::Unknown => filetype::UNKNOWN,
     }
 }
 
