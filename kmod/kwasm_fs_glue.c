@@ -1,20 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * kwasm.ko C glue for WASI's files, directories and sockets: one-line
+ * kwasm.ko C glue for WASI's files and directories: one-line
  * wrappers around kernel inline functions and macros, and the few calls
  * whose arguments differ between kernel releases (id-mapped mounts became
  * `struct mnt_idmap` in 6.3) or live in structs Rust cannot lay out
- * (kstat, iattr, renamedata, msghdr). Every decision — which path, which
+ * (kstat, iattr, renamedata). Every decision — which path, which
  * checks, which errno — is made in rust/src/platform/fs.rs.
  */
 #include <linux/dcache.h>
 #include <linux/fs.h>
 #include <linux/mount.h>
 #include <linux/namei.h>
-#include <linux/net.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
-#include <linux/socket.h>
 #include <linux/stat.h>
 #include <linux/uio.h>
 #include <linux/version.h>
@@ -76,10 +74,6 @@ int kwasm_readlink(const struct path *path, char *buf, int len);
 bool kwasm_same_mount(const struct path *a, const struct path *b);
 unsigned int kwasm_file_poll(struct file *file);
 int kwasm_sleep_until(u64 monotonic_ns);
-struct file *kwasm_sock_accept(struct file *file, bool nonblock);
-int kwasm_sock_recv(struct file *file, void *buf, size_t len, bool peek, bool waitall);
-int kwasm_sock_send(struct file *file, const void *buf, size_t len);
-int kwasm_sock_shutdown(struct file *file, int how);
 bool kwasm_is_err(const void *ptr);
 long kwasm_ptr_err(const void *ptr);
 
@@ -309,54 +303,6 @@ int kwasm_sleep_until(u64 monotonic_ns)
 	set_current_state(TASK_INTERRUPTIBLE);
 	schedule_hrtimeout_range(&until, 50 * NSEC_PER_USEC, HRTIMER_MODE_ABS);
 	return signal_pending(current) ? -EINTR : 0;
-}
-
-struct file *kwasm_sock_accept(struct file *file, bool nonblock)
-{
-	struct socket *sock = sock_from_file(file), *newsock;
-	struct file *newfile;
-	int err;
-
-	if (!sock)
-		return ERR_PTR(-ENOTSOCK);
-	err = kernel_accept(sock, &newsock, (file->f_flags & O_NONBLOCK) ? O_NONBLOCK : 0);
-	if (err)
-		return ERR_PTR(err);
-	newfile = sock_alloc_file(newsock, nonblock ? O_NONBLOCK : 0, NULL);
-	/* sock_alloc_file releases newsock itself when it fails. */
-	return newfile;
-}
-
-int kwasm_sock_recv(struct file *file, void *buf, size_t len, bool peek, bool waitall)
-{
-	int flags = (peek ? MSG_PEEK : 0) | (waitall ? MSG_WAITALL : 0);
-	struct socket *sock = sock_from_file(file);
-	struct kvec kvec = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg = { .msg_flags = (file->f_flags & O_NONBLOCK) ? MSG_DONTWAIT : 0 };
-
-	if (!sock)
-		return -ENOTSOCK;
-	return kernel_recvmsg(sock, &msg, &kvec, 1, len, flags | msg.msg_flags);
-}
-
-int kwasm_sock_send(struct file *file, const void *buf, size_t len)
-{
-	struct socket *sock = sock_from_file(file);
-	struct kvec kvec = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | ((file->f_flags & O_NONBLOCK) ? MSG_DONTWAIT : 0) };
-
-	if (!sock)
-		return -ENOTSOCK;
-	return kernel_sendmsg(sock, &msg, &kvec, 1, len);
-}
-
-int kwasm_sock_shutdown(struct file *file, int how)
-{
-	struct socket *sock = sock_from_file(file);
-
-	if (!sock)
-		return -ENOTSOCK;
-	return kernel_sock_shutdown(sock, how);
 }
 
 bool kwasm_is_err(const void *ptr)

@@ -25,6 +25,7 @@ mod fd;
 mod fdtable;
 mod host;
 mod memory;
+pub mod net;
 mod path;
 mod poll;
 mod sock;
@@ -97,15 +98,20 @@ pub const FUNCTIONS: &[&str] = &[
 
 /// The message for an import kwasm cannot satisfy, or `None` if it can.
 pub fn unsupported_import(module: &str, name: &str) -> Option<alloc::string::String> {
-    if module != MODULE {
-        return Some(alloc::format!(
-            "unknown import module `{module}` (import `{module}::{name}`): kwasm provides only {MODULE}"
-        ));
-    }
-    if FUNCTIONS.contains(&name) {
+    let (functions, what) = match module {
+        MODULE => (FUNCTIONS, "a preview1 function"),
+        net::MODULE => (net::FUNCTIONS, "a kwasm_net function (docs/kwasm_net.md)"),
+        _ => {
+            return Some(alloc::format!(
+                "unknown import module `{module}` (import `{module}::{name}`): kwasm provides only {MODULE} and {}",
+                net::MODULE
+            ))
+        }
+    };
+    if functions.contains(&name) {
         None
     } else {
-        Some(alloc::format!("unknown import `{MODULE}::{name}`: not a preview1 function"))
+        Some(alloc::format!("unknown import `{module}::{name}`: not {what}"))
     }
 }
 

@@ -82,6 +82,16 @@ fn every_preview1_function_is_importable_and_nothing_else() {
 }
 
 #[test]
+fn every_kwasm_net_function_is_importable_and_nothing_else() {
+    for name in net::FUNCTIONS {
+        assert_eq!(unsupported_import(net::MODULE, name), None, "{name}");
+    }
+    let why = unsupported_import(net::MODULE, "sock_accept").unwrap();
+    assert!(why.contains("unknown import `kwasm_net::sock_accept`: not a kwasm_net function"), "{why}");
+    assert_eq!(unsupported_import(MODULE, "poller_wait").map(|w| w.contains("not a preview1 function")), Some(true));
+}
+
+#[test]
 fn linux_errnos_map_to_preview1() {
     let cases = [
         (1, errno::PERM),

@@ -18,6 +18,12 @@ pub struct RawPath {
     pub dentry: *mut c_void,
 }
 
+/// `struct kwasm_waiter` of kwasm_net_glue.c (opaque).
+#[repr(C)]
+pub struct Waiter {
+    _opaque: [u8; 0],
+}
+
 /// `struct kwasm_stat` of kwasm_fs_glue.c.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -96,12 +102,32 @@ extern "C" {
     pub fn kwasm_same_mount(a: *const RawPath, b: *const RawPath) -> bool;
     pub fn kwasm_file_poll(file: *mut File) -> c_uint;
     pub fn kwasm_sleep_until(monotonic_ns: u64) -> c_int;
-    pub fn kwasm_sock_accept(file: *mut File, nonblock: bool) -> *mut File;
-    pub fn kwasm_sock_recv(file: *mut File, buf: *mut c_void, len: usize, peek: bool, waitall: bool) -> c_int;
-    pub fn kwasm_sock_send(file: *mut File, buf: *const c_void, len: usize) -> c_int;
-    pub fn kwasm_sock_shutdown(file: *mut File, how: c_int) -> c_int;
     pub fn kwasm_is_err(ptr: *const c_void) -> bool;
     pub fn kwasm_ptr_err(ptr: *const c_void) -> isize;
+
+    // kwasm_net_glue.c wrappers.
+    pub fn kwasm_sock_open(family: c_int, nonblock: bool) -> *mut File;
+    pub fn kwasm_sock_bind(file: *mut File, addr: *const c_void, len: c_int) -> c_int;
+    pub fn kwasm_sock_listen(file: *mut File, backlog: c_int) -> c_int;
+    pub fn kwasm_sock_connect(file: *mut File, addr: *const c_void, len: c_int) -> c_int;
+    pub fn kwasm_sock_name(file: *mut File, addr: *mut c_void, peer: bool) -> c_int;
+    pub fn kwasm_sock_accept(file: *mut File, nonblock: bool) -> *mut File;
+    pub fn kwasm_sock_recv(file: *mut File, buf: *mut c_void, len: usize, flags: c_int) -> c_int;
+    pub fn kwasm_sock_send(file: *mut File, buf: *const c_void, len: usize, flags: c_int) -> c_int;
+    pub fn kwasm_sock_shutdown(file: *mut File, how: c_int) -> c_int;
+    pub fn kwasm_sock_setopt(file: *mut File, level: c_int, name: c_int, value: c_int) -> c_int;
+    pub fn kwasm_sock_getopt(file: *mut File, level: c_int, name: c_int) -> c_int;
+    pub fn kwasm_sock_error(file: *mut File) -> c_int;
+    pub fn kwasm_file_is_socket(file: *mut File) -> bool;
+    pub fn kwasm_file_get(file: *mut File) -> *mut File;
+    pub fn kwasm_nofile_limit() -> c_ulong;
+    pub fn kwasm_waiter_new(owner: *mut c_void) -> *mut Waiter;
+    pub fn kwasm_waiter_arm(waiter: *mut Waiter, file: *mut File) -> c_uint;
+    pub fn kwasm_waiter_free(waiter: *mut Waiter);
+    pub fn kwasm_wait_prepare();
+    pub fn kwasm_wait_cancel();
+    pub fn kwasm_wait_until(monotonic_ns: u64);
+    pub fn kwasm_wake_task(task: *mut c_void);
 
     // kwasm_glue.c wrappers.
     pub fn kwasm_kvmalloc(size: usize) -> *mut c_void;

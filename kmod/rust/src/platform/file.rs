@@ -45,6 +45,12 @@ impl FileKind {
     }
 }
 
+/// The calling process's `RLIMIT_NOFILE` (soft), capped at 1 Mi.
+pub fn open_files_limit() -> u32 {
+    // SAFETY: reads the current task's rlimit.
+    unsafe { ffi::kwasm_nofile_limit() }.min(1 << 20) as u32
+}
+
 const EBADF: i32 = 9;
 const EINVAL: i32 = 22;
 /// `O_APPEND`, `O_NONBLOCK` (x86-64 values).
@@ -68,6 +74,14 @@ impl FileRef {
     /// or an `ERR_PTR` is the errno.
     pub(super) fn from_raw(file: *mut ffi::File) -> Result<FileRef, i32> {
         ffi::err_ptr(file).map(|file| FileRef { file, owned: true })
+    }
+
+    /// Another reference on the same open file (`get_file`), put the same
+    /// way as this one when dropped.
+    pub fn share(&self) -> FileRef {
+        // SAFETY: we hold a reference, so the file is alive to take another.
+        let file = unsafe { ffi::kwasm_file_get(self.file) };
+        FileRef { file, owned: self.owned }
     }
 
     pub(super) fn raw(&self) -> *mut ffi::File {

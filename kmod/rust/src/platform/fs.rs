@@ -1,5 +1,5 @@
-//! Paths beneath a directory, directories and sockets: what WASI's
-//! `path_*`, `fd_readdir` and `sock_*` need, done through the VFS as the
+//! Paths beneath a directory and directories: what WASI's `path_*` and
+//! `fd_readdir` need, done through the VFS as the
 //! calling process (its credentials decide every access).
 //!
 //! Confinement is the kernel's own: every path is resolved with
@@ -516,30 +516,4 @@ pub fn read_dir(dir: &FileRef, from: u64, each: &mut dyn FnMut(DirEntry<'_>) -> 
         reader.flush(end);
     }
     Ok(())
-}
-
-/// `accept4(2)` on a listening socket.
-pub fn sock_accept(f: &FileRef, nonblock: bool) -> core::result::Result<FileRef, i32> {
-    // SAFETY: `f` is held; the result is a new file reference or ERR_PTR.
-    FileRef::from_raw(unsafe { ffi::kwasm_sock_accept(f.raw(), nonblock) })
-}
-
-/// `recv(2)` into one buffer.
-pub fn sock_recv(f: &FileRef, buf: &mut [u8], peek: bool, waitall: bool) -> core::result::Result<usize, i32> {
-    // SAFETY: `f` is held; `buf` is writable for its length.
-    let n = unsafe { ffi::kwasm_sock_recv(f.raw(), buf.as_mut_ptr().cast(), buf.len(), peek, waitall) };
-    int_result(n).map(|_| n as usize)
-}
-
-/// `send(2)` of one buffer (no SIGPIPE: EPIPE instead).
-pub fn sock_send(f: &FileRef, data: &[u8]) -> core::result::Result<usize, i32> {
-    // SAFETY: `f` is held; `data` is readable for its length.
-    let n = unsafe { ffi::kwasm_sock_send(f.raw(), data.as_ptr().cast(), data.len()) };
-    int_result(n).map(|_| n as usize)
-}
-
-/// `shutdown(2)`: SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2.
-pub fn sock_shutdown(f: &FileRef, how: i32) -> core::result::Result<(), i32> {
-    // SAFETY: `f` is held.
-    int_result(unsafe { ffi::kwasm_sock_shutdown(f.raw(), how) })
 }

@@ -4,7 +4,9 @@
 //! the raw declarations and is private to this layer. The list is short on
 //! purpose (compare Wasmtime's `min-platform`): logging, memory, user-space
 //! copies, credentials, the panic path; for running wasm: the caller's
-//! files and paths beneath its preopens (`fs`), clocks and randomness, scheduling and signals, a private stack,
+//! files and paths beneath its preopens (`fs`), sockets (`net`) and
+//! wait-queue readiness (`waiter`), clocks and randomness, scheduling and
+//! signals, a private stack,
 //! an epoch timer, CPU features, W^X code memory, the wasm section (FPU,
 //! IBT), and the hooks Wasmtime's `no_std` build asks its
 //! embedder for (`task`: thread-local slots, `sync`: locks).
@@ -21,6 +23,7 @@ pub mod cred;
 mod ffi;
 pub mod file;
 pub mod fs;
+pub mod net;
 mod panic;
 pub mod params;
 pub mod sched;
@@ -29,4 +32,5 @@ pub mod stack;
 mod sync;
 pub mod task;
 pub mod ticker;
+pub mod waiter;
 pub mod user;

@@ -1,10 +1,13 @@
 //! Wasmtime in ring 0: what the one-shot RUN and sessions share — the
 //! engine an image names, the store instances live in, the stretch of
 //! running wasm between a yield-checked entry and its exit, values, and how
-//! an error from Wasmtime becomes a report for user space. (The spec
+//! an error from Wasmtime becomes a report for user space; the imports
+//! it offers (WASI preview1, kwasm_net). (The spec
 //! testsuite's `spectest` module is `kwasm_engine::define_spectest`.)
 
 mod engine;
+mod net;
+mod poller;
 mod report;
 mod store;
 mod values;

@@ -45,6 +45,9 @@ impl core::error::Error for Stop {}
 /// The store's data: what host functions and yield points need.
 pub struct RunState {
     pub wasi: super::WasiContext,
+    /// kwasm_net's pollers (each registration holds its own reference on
+    /// its socket).
+    pub net: super::net::NetState,
     limits: Limits,
     /// What `kwasm ps` shows: the entry of the task running wasm now.
     status: &'static Status,
@@ -131,6 +134,7 @@ pub fn new_store(
         builder = builder.memory_size(max).table_elements(max / TABLE_ELEMENT_BYTES);
     }
     let state = RunState {
+        net: super::net::NetState::new(),
         wasi,
         limits: Limits {
             inner: builder.build(),

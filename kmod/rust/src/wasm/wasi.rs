@@ -5,8 +5,9 @@
 //! adapter from Wasmtime's calling convention.
 
 use super::store::{RunState, Stop};
-use crate::platform::file::{FileKind, FileRef, Stat, O_APPEND, O_NONBLOCK};
+use crate::platform::file::{self, FileKind, FileRef, Stat, O_APPEND, O_NONBLOCK};
 use crate::platform::fs::{self, FsError};
+use crate::platform::net;
 use crate::platform::user::{read_strings, UserPtr};
 use crate::platform::{clock, sched};
 use kwasm_abi::{Error as AbiError, WasiArgs};
@@ -29,6 +30,9 @@ pub fn context(req: &WasiArgs) -> Result<Context, AbiError> {
     let fds = UserPtr::new(req.preopen_fds.ptr as usize).read_bytes(req.preopen_fds.len as usize)?;
     let listen_fds = UserPtr::new(req.listen_fds.ptr as usize).read_bytes(req.listen_fds.len as usize)?;
     let mut cx = Wasi::new(args, env);
+    // As many open fds as the caller may have (RLIMIT_NOFILE): a server
+    // with thousands of connections needs them.
+    cx.set_fd_limit(file::open_files_limit());
     for fd in 0..3 {
         // A closed standard stream stays closed for the program too.
         if let Ok(file) = FileRef::get(fd) {
@@ -370,15 +374,16 @@ impl Host for KernelHost {
     }
 
     fn sock_accept(&mut self, f: &FileRef, nonblock: bool) -> Result<FileRef, Errno> {
-        fs::sock_accept(f, nonblock).map_err(linux)
+        net::accept(f, nonblock).map_err(linux)
     }
 
     fn sock_recv(&mut self, f: &FileRef, buf: &mut [u8], peek: bool, waitall: bool) -> Result<usize, Errno> {
-        fs::sock_recv(f, buf, peek, waitall).map_err(linux)
+        let flags = if peek { net::MSG_PEEK } else { 0 } | if waitall { net::MSG_WAITALL } else { 0 };
+        net::recv(f, buf, flags).map_err(linux)
     }
 
     fn sock_send(&mut self, f: &FileRef, data: &[u8]) -> Result<usize, Errno> {
-        fs::sock_send(f, data).map_err(linux)
+        net::send(f, data, 0).map_err(linux)
     }
 
     fn sock_shutdown(&mut self, f: &FileRef, read: bool, write: bool) -> Result<(), Errno> {
@@ -388,7 +393,7 @@ impl Host for KernelHost {
             (true, true) => 2,
             (false, false) => return Err(errno::INVAL),
         };
-        fs::sock_shutdown(f, how).map_err(linux)
+        net::shutdown(f, how).map_err(linux)
     }
 
     fn clock_time(&mut self, id: u32) -> Result<u64, Errno> {
@@ -433,20 +438,42 @@ impl Host for KernelHost {
     }
 }
 
-/// Runs `f` with the program's memory and its WASI state.
-fn with_memory<R>(
+/// Runs `f` with the calling program's memory and the run's state.
+pub(super) fn with_run<R>(
     caller: &mut Caller<'_, RunState>,
-    f: impl FnOnce(&mut KernelHost, &mut GuestMemory<'_>, &mut Context) -> R,
+    f: impl FnOnce(&mut GuestMemory<'_>, &mut RunState) -> R,
 ) -> Result<R> {
     let memory = caller
         .get_export("memory")
         .and_then(Extern::into_memory)
         .ok_or_else(|| Error::msg("the program exports no `memory`, which WASI needs"))?;
     let (bytes, state) = memory.data_and_store_mut(caller);
-    let mut host = KernelHost {
-        run_deadline_ns: state.deadline_ns(),
-    };
-    Ok(f(&mut host, &mut GuestMemory::new(bytes), &mut state.wasi))
+    Ok(f(&mut GuestMemory::new(bytes), state))
+}
+
+/// Runs `f` with the program's memory and its WASI state.
+fn with_memory<R>(
+    caller: &mut Caller<'_, RunState>,
+    f: impl FnOnce(&mut KernelHost, &mut GuestMemory<'_>, &mut Context) -> R,
+) -> Result<R> {
+    with_run(caller, |m, state| {
+        let mut host = KernelHost {
+            run_deadline_ns: state.deadline_ns(),
+        };
+        f(&mut host, m, &mut state.wasi)
+    })
+}
+
+/// `fd_close` (also kwasm_net's `close`): the fd also leaves the pollers.
+pub(super) fn close_fd(state: &mut RunState, m: &mut GuestMemory<'_>, fd: u32) -> Result<u32, Errno> {
+    let mut host = KernelHost { run_deadline_ns: None };
+    match kwasm_wasi::fd_close(&mut host, &mut state.wasi, m, fd) {
+        errno::SUCCESS => {
+            state.net.forget(fd);
+            Ok(0)
+        }
+        e => Err(e),
+    }
 }
 
 type C<'a> = Caller<'a, RunState>;
@@ -464,7 +491,8 @@ macro_rules! bind {
     };
 }
 
-/// A linker with every function of `wasi_snapshot_preview1`.
+/// A linker with every function of `wasi_snapshot_preview1` and of
+/// kwasm_net.
 pub fn linker(engine: &Engine) -> Result<Linker<RunState>> {
     let mut l = Linker::new(engine);
     bind!(l,
@@ -476,7 +504,6 @@ pub fn linker(engine: &Engine) -> Result<Linker<RunState>> {
         clock_time_get(id: u32, precision: u64, time: u32),
         fd_advise(fd: u32, offset: u64, len: u64, advice: u32),
         fd_allocate(fd: u32, offset: u64, len: u64),
-        fd_close(fd: u32),
         fd_datasync(fd: u32),
         fd_fdstat_get(fd: u32, stat: u32),
         fd_fdstat_set_flags(fd: u32, flags: u32),
@@ -490,7 +517,6 @@ pub fn linker(engine: &Engine) -> Result<Linker<RunState>> {
         fd_pwrite(fd: u32, iovs: u32, count: u32, offset: u64, n: u32),
         fd_read(fd: u32, iovs: u32, count: u32, n: u32),
         fd_readdir(fd: u32, buf: u32, len: u32, cookie: u64, used: u32),
-        fd_renumber(fd: u32, to: u32),
         fd_seek(fd: u32, offset: i64, whence: u32, new_offset: u32),
         fd_sync(fd: u32),
         fd_tell(fd: u32, offset: u32),
@@ -524,8 +550,25 @@ pub fn linker(engine: &Engine) -> Result<Linker<RunState>> {
         sock_send(fd: u32, iovs: u32, count: u32, flags: u32, n: u32),
         sock_shutdown(fd: u32, how: u32),
     );
+    l.func_wrap(MODULE, "fd_close", |mut c: C<'_>, fd: u32| {
+        with_run(&mut c, |m, state| close_fd(state, m, fd).err().map_or(0, i32::from))
+    })?;
+    // The fd renumbered onto is closed and the other changes number: both
+    // leave the pollers (registrations follow fd numbers).
+    l.func_wrap(MODULE, "fd_renumber", |mut c: C<'_>, fd: u32, to: u32| {
+        with_run(&mut c, |m, state| {
+            let mut host = KernelHost { run_deadline_ns: None };
+            let r = kwasm_wasi::fd_renumber(&mut host, &mut state.wasi, m, fd, to);
+            if r == errno::SUCCESS {
+                state.net.forget(fd);
+                state.net.forget(to);
+            }
+            i32::from(r)
+        })
+    })?;
     l.func_wrap(MODULE, "proc_exit", |_: C<'_>, code: u32| -> Result<()> {
         Err(Error::new(Stop::Exit(code as i32)))
     })?;
+    super::net::add_to_linker(&mut l)?;
     Ok(l)
 }
