@@ -56,10 +56,10 @@ unsigned long kwasm_nofile_limit(void);
 struct kwasm_waiter *kwasm_waiter_new(void *owner);
 unsigned int kwasm_waiter_arm(struct kwasm_waiter *w, struct file *file);
 void kwasm_waiter_free(struct kwasm_waiter *w);
-void kwasm_wait_prepare(void);
-void kwasm_wait_cancel(void);
-void kwasm_wait_until(u64 monotonic_ns);
-void kwasm_wake_task(void *task);
+struct wait_queue_head *kwasm_waitq_new(void);
+void kwasm_waitq_free(struct wait_queue_head *wq);
+void kwasm_waitq_wake(struct wait_queue_head *wq);
+void kwasm_waitq_wait(struct wait_queue_head *wq, void *const *ready, u64 monotonic_ns);
 
 /* socket(2) + the fd's file, in the caller's network namespace and with
  * the caller's credentials (not a kernel socket: LSMs see the caller). */
@@ -271,30 +271,38 @@ void kwasm_waiter_free(struct kwasm_waiter *w)
 	kfree(w);
 }
 
-/* A wait in three steps, so no wake-up between the check and the sleep is
- * lost: prepare (from here kwasm_wake_task wakes us), check, then sleep or
- * cancel. */
-void kwasm_wait_prepare(void)
+/* The wait queue a poller's task sleeps on, as epoll's ep->wq: wake-ups
+ * go through its lock, so a wake-up never touches a task that stopped
+ * waiting. */
+struct wait_queue_head *kwasm_waitq_new(void)
 {
-	set_current_state(TASK_INTERRUPTIBLE);
+	struct wait_queue_head *wq = kmalloc(sizeof(*wq), GFP_KERNEL_ACCOUNT);
+
+	if (wq)
+		init_waitqueue_head(wq);
+	return wq;
 }
 
-void kwasm_wait_cancel(void)
+void kwasm_waitq_free(struct wait_queue_head *wq)
 {
-	__set_current_state(TASK_RUNNING);
+	kfree(wq);
 }
 
-/* Sleeps until woken, a signal, or CLOCK_MONOTONIC `monotonic_ns`
- * (U64_MAX: no time limit). */
-void kwasm_wait_until(u64 monotonic_ns)
+void kwasm_waitq_wake(struct wait_queue_head *wq)
+{
+	wake_up_interruptible(wq);
+}
+
+/* Sleeps on `wq` unless `*ready` is set (looked at once queued, so a
+ * wake-up after that look is not lost) or a signal is pending, until woken
+ * or CLOCK_MONOTONIC `monotonic_ns` (U64_MAX: no time limit). */
+void kwasm_waitq_wait(struct wait_queue_head *wq, void *const *ready, u64 monotonic_ns)
 {
 	ktime_t until = ns_to_ktime(monotonic_ns);
+	DEFINE_WAIT(wait);
 
-	schedule_hrtimeout_range(monotonic_ns == U64_MAX ? NULL : &until, 0, HRTIMER_MODE_ABS);
-	__set_current_state(TASK_RUNNING);
-}
-
-void kwasm_wake_task(void *task)
-{
-	wake_up_process(task);
+	prepare_to_wait(wq, &wait, TASK_INTERRUPTIBLE);
+	if (!READ_ONCE(*ready) && !signal_pending(current))
+		schedule_hrtimeout_range(monotonic_ns == U64_MAX ? NULL : &until, 0, HRTIMER_MODE_ABS);
+	finish_wait(wq, &wait);
 }

@@ -53,6 +53,8 @@ fn run(
             r => r,
         }
     })?;
+    // The only instance of the store: its memory is every host call's.
+    store.data_mut().memory = instance.get_memory(&mut store, "memory");
     let start = instance
         .get_typed_func::<(), ()>(&mut store, "_start")
         .map_err(|_| instantiate_failed("no `_start` function: not a WASI command (use --invoke to call an export)"))?;

@@ -24,6 +24,12 @@ pub struct Waiter {
     _opaque: [u8; 0],
 }
 
+/// `struct wait_queue_head` (opaque).
+#[repr(C)]
+pub struct WaitQueueHead {
+    _opaque: [u8; 0],
+}
+
 /// `struct kwasm_stat` of kwasm_fs_glue.c.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -124,10 +130,10 @@ extern "C" {
     pub fn kwasm_waiter_new(owner: *mut c_void) -> *mut Waiter;
     pub fn kwasm_waiter_arm(waiter: *mut Waiter, file: *mut File) -> c_uint;
     pub fn kwasm_waiter_free(waiter: *mut Waiter);
-    pub fn kwasm_wait_prepare();
-    pub fn kwasm_wait_cancel();
-    pub fn kwasm_wait_until(monotonic_ns: u64);
-    pub fn kwasm_wake_task(task: *mut c_void);
+    pub fn kwasm_waitq_new() -> *mut WaitQueueHead;
+    pub fn kwasm_waitq_free(wq: *mut WaitQueueHead);
+    pub fn kwasm_waitq_wake(wq: *mut WaitQueueHead);
+    pub fn kwasm_waitq_wait(wq: *mut WaitQueueHead, ready: *const *mut c_void, monotonic_ns: u64);
 
     // kwasm_glue.c wrappers.
     pub fn kwasm_kvmalloc(size: usize) -> *mut c_void;

@@ -6,10 +6,9 @@
 //! copies, credentials, the panic path; for running wasm: the caller's
 //! files and paths beneath its preopens (`fs`), sockets (`net`) and
 //! wait-queue readiness (`waiter`), clocks and randomness, scheduling and
-//! signals, a private stack,
-//! an epoch timer, CPU features, W^X code memory, the wasm section (FPU,
-//! IBT), and the hooks Wasmtime's `no_std` build asks its
-//! embedder for (`task`: thread-local slots, `sync`: locks).
+//! signals, a private stack, an epoch timer, CPU features, W^X code memory,
+//! the wasm section (FPU, IBT), and the hooks Wasmtime's `no_std` build
+//! asks its embedder for (`task`: thread-local slots, `sync`: locks).
 
 // First, so the pr_* macros exist for the modules below.
 #[macro_use]

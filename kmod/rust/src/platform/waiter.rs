@@ -2,14 +2,15 @@
 //! are built on (epoll's mechanism). A [`Waiter`] hooks a [`WakeTarget`]
 //! onto an open file's wait queues, so the file's own wake-ups call the
 //! target — in whatever context the file wakes its waiters, often interrupt
-//! context: a target only sets atomics and wakes a [`Task`]. The task
-//! sleeps with [`wait`], which loses no wake-up between its last look and
-//! its sleep.
+//! context: a target only sets atomics and wakes a [`WaitQueue`], on which
+//! the waiting task sleeps without losing a wake-up between its last look
+//! and its sleep.
 
 use super::ffi;
 use super::file::FileRef;
 use core::ffi::c_void;
 use core::ptr::NonNull;
+use core::sync::atomic::AtomicPtr;
 
 /// What a wake-up calls: embedded in the object it belongs to (first, in a
 /// `#[repr(C)]` struct, so the callback can find that object).
@@ -65,45 +66,49 @@ impl Drop for Waiter {
     }
 }
 
-/// A task wake-ups are for (the task that created it).
-pub struct Task {
-    raw: *mut c_void,
+/// A wait queue a task sleeps on until something it waits for is ready
+/// (a poller's, as epoll's `ep->wq`). Wake-ups go through the queue's
+/// lock, so one never reaches a task that has stopped waiting.
+pub struct WaitQueue {
+    raw: NonNull<ffi::WaitQueueHead>,
 }
 
-// SAFETY: a task_struct pointer may be used from any context to wake it;
-// whoever holds a Task guarantees the task outlives it (see `current`).
-unsafe impl Send for Task {}
-unsafe impl Sync for Task {}
+// SAFETY: a wait queue head is made to be used from any context and CPU.
+unsafe impl Send for WaitQueue {}
+unsafe impl Sync for WaitQueue {}
 
-impl Task {
-    /// The calling task. The Task must be dropped before the task exits
-    /// (it is kept by objects of one run, which end with the run).
-    pub fn current() -> Task {
-        // SAFETY: reads `current`.
-        Task { raw: unsafe { ffi::kwasm_current() } }
+impl WaitQueue {
+    /// None if out of memory.
+    pub fn new() -> Option<WaitQueue> {
+        // SAFETY: allocation and initialisation only.
+        NonNull::new(unsafe { ffi::kwasm_waitq_new() }).map(|raw| WaitQueue { raw })
     }
 
-    /// Wakes the task if it sleeps in [`wait`]; safe in any context.
+    /// Wakes the task sleeping in [`wait`](Self::wait), if any; safe in any
+    /// context.
     pub fn wake(&self) {
-        // SAFETY: the task is alive (see `current`); wake_up_process is
-        // safe from interrupt context.
-        unsafe { ffi::kwasm_wake_task(self.raw) }
+        // SAFETY: the head is alive while self is.
+        unsafe { ffi::kwasm_waitq_wake(self.raw.as_ptr()) }
+    }
+
+    /// Sleeps interruptibly until woken, unless `ready` is non-null
+    /// (looked at once the task is queued, so a `wake` after a push there
+    /// is not lost); at most until monotonic time `deadline_ns`, and not at
+    /// all with a signal pending. Callers look again: this returns on
+    /// spurious wake-ups too.
+    pub fn wait<T>(&self, ready: &AtomicPtr<T>, deadline_ns: Option<u64>) {
+        // SAFETY: process context outside the wasm section (host calls);
+        // `ready` outlives the call; the glue dequeues the task itself.
+        unsafe {
+            ffi::kwasm_waitq_wait(self.raw.as_ptr(), ready.as_ptr().cast(), deadline_ns.unwrap_or(u64::MAX))
+        }
     }
 }
 
-/// Sleeps interruptibly until `ready()` holds (checked once after the
-/// task is marked sleeping, so a `Task::wake` after that check is not
-/// lost), a signal is pending, or monotonic time `deadline_ns`. Returns
-/// when any of them happened or on a spurious wake-up: callers look again.
-pub fn wait(ready: impl FnOnce() -> bool, deadline_ns: Option<u64>) {
-    // SAFETY: process context, outside the wasm section (a host call); the
-    // prepare/cancel/wait_until sequence leaves the task running.
-    unsafe {
-        ffi::kwasm_wait_prepare();
-        if ready() || ffi::kwasm_signal_pending() {
-            ffi::kwasm_wait_cancel();
-        } else {
-            ffi::kwasm_wait_until(deadline_ns.unwrap_or(u64::MAX));
-        }
+impl Drop for WaitQueue {
+    fn drop(&mut self) {
+        // SAFETY: nothing sleeps on it (a waiter only sleeps inside wait(),
+        // which borrows self) and its owner unhooked every wake source.
+        unsafe { ffi::kwasm_waitq_free(self.raw.as_ptr()) }
     }
 }

@@ -258,17 +258,16 @@ pub fn add_to_linker(l: &mut Linker<RunState>) -> Result<()> {
         peer_addr(fd: u32, out: u32) => |m, s| name(socket(&s.wasi, fd)?, true).and_then(|a| a.write(m, out)).map(|_| 0),
         poller_create() => |m, s| {
             let pollers = &mut s.net.pollers;
-            match pollers.iter().position(Option::is_none) {
-                Some(i) => {
-                    pollers[i] = Some(Poller::new());
-                    Ok(i as u32)
-                }
+            let slot = match pollers.iter().position(Option::is_none) {
+                Some(i) => i,
                 None if pollers.len() < MAX_POLLERS => {
-                    pollers.push(Some(Poller::new()));
-                    Ok(pollers.len() as u32 - 1)
+                    pollers.push(None);
+                    pollers.len() - 1
                 }
-                None => Err(errno::MFILE),
-            }
+                None => return Err(errno::MFILE),
+            };
+            pollers[slot] = Some(Poller::new().ok_or(errno::NOMEM)?);
+            Ok(slot as u32)
         },
         poller_ctl(p: u32, op: i32, fd: u32, ev: u32, data: u64) => |m, s| poller_ctl(&s.wasi, &mut s.net, p, op, fd, ev, data),
         poller_wait(p: u32, out: u32, max: u32, timeout: i64) => |m, s| {

@@ -4,20 +4,21 @@
 //! (`platform::waiter`). When the socket wakes its waiters, the item's
 //! callback pushes it onto the poller's ready stack (lock-free: callbacks
 //! run in interrupt context, and only the owning task ever pops) and wakes
-//! the task if it sleeps in a wait. A wait takes the whole stack, asks each
+//! the task if it sleeps in a wait (on the poller's wait queue, as epoll). A wait takes the whole stack, asks each
 //! item's socket for its readiness now, and reports those that are ready:
 //! its work is O(ready), whatever the number registered. Level-triggered
 //! items that were reported are looked at again by the next wait (they may
 //! still be ready without a new wake-up), as epoll does.
 //!
-//! Everything but the callback runs in the run's one task, so the item map
-//! and the "look again" list need no locks. An item removed while it sits
-//! on the ready stack is kept until a wait has popped it.
+//! Everything but the callback runs in calls of the program, one at a time
+//! (as everything on a store does), so the item map and the "look again"
+//! list need no locks. An item removed while it sits on the ready stack is
+//! kept until a wait has popped it.
 
 use crate::platform::clock;
 use crate::platform::file::FileRef;
 use crate::platform::sched;
-use crate::platform::waiter::{self, Task, WakeTarget, Waiter};
+use crate::platform::waiter::{WaitQueue, WakeTarget, Waiter};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -27,12 +28,11 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use kwasm_wasi::net::events;
 use kwasm_wasi::{errno, Errno};
 
-/// What the callbacks share with the task: the ready stack and who sleeps.
+/// What the callbacks share with the task: the ready stack and the queue
+/// the task sleeps on.
 struct Shared {
     ready: AtomicPtr<Item>,
-    /// The task is between `waiter::wait`'s check and its wake-up.
-    sleeping: AtomicBool,
-    task: Task,
+    sleepers: WaitQueue,
 }
 
 /// One registered fd.
@@ -84,9 +84,7 @@ impl Item {
                 }
             }
         }
-        if shared.sleeping.load(Ordering::SeqCst) {
-            shared.task.wake();
-        }
+        shared.sleepers.wake();
     }
 }
 
@@ -110,8 +108,9 @@ pub struct Ready {
 }
 
 impl Poller {
-    pub fn new() -> Poller {
-        Poller {
+    /// None if out of memory.
+    pub fn new() -> Option<Poller> {
+        Some(Poller {
             items: BTreeMap::new(),
             removed: Vec::new(),
             again: Vec::new(),
@@ -119,10 +118,9 @@ impl Poller {
             generation: 0,
             shared: Box::new(Shared {
                 ready: AtomicPtr::new(ptr::null_mut()),
-                sleeping: AtomicBool::new(false),
-                task: Task::current(),
+                sleepers: WaitQueue::new()?,
             }),
-        }
+        })
     }
 
     /// Registers `fd` (whose file is `file`). EXIST if it already is.
@@ -212,10 +210,7 @@ impl Poller {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let shared = &*self.shared;
-            shared.sleeping.store(true, Ordering::SeqCst);
-            waiter::wait(|| !shared.ready.load(Ordering::SeqCst).is_null(), until);
-            shared.sleeping.store(false, Ordering::SeqCst);
+            self.shared.sleepers.wait(&self.shared.ready, until);
         }
     }
 

@@ -16,7 +16,7 @@ use kwasm_abi::list::{STATE_LOADING, STATE_RUNNING};
 use kwasm_abi::Error as AbiError;
 use kwasm_engine::{EngineKind, Settings};
 use wasmtime::{
-    AsContextMut, CallHook, Engine, Error, ResourceLimiter, Result, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+    AsContextMut, CallHook, Engine, Error, Memory, ResourceLimiter, Result, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
 };
 
 /// What one table element costs, for capping tables by the memory limit.
@@ -48,6 +48,10 @@ pub struct RunState {
     /// kwasm_net's pollers (each registration holds its own reference on
     /// its socket).
     pub net: super::net::NetState,
+    /// The memory host calls use, when the store has one instance (a
+    /// session's several instances each have their own: looked up by the
+    /// calling instance's export instead).
+    pub memory: Option<Memory>,
     limits: Limits,
     /// What `kwasm ps` shows: the entry of the task running wasm now.
     status: &'static Status,
@@ -135,6 +139,7 @@ pub fn new_store(
     }
     let state = RunState {
         net: super::net::NetState::new(),
+        memory: None,
         wasi,
         limits: Limits {
             inner: builder.build(),

@@ -443,10 +443,13 @@ pub(super) fn with_run<R>(
     caller: &mut Caller<'_, RunState>,
     f: impl FnOnce(&mut GuestMemory<'_>, &mut RunState) -> R,
 ) -> Result<R> {
-    let memory = caller
-        .get_export("memory")
-        .and_then(Extern::into_memory)
-        .ok_or_else(|| Error::msg("the program exports no `memory`, which WASI needs"))?;
+    let memory = match caller.data().memory {
+        Some(m) => m,
+        None => caller
+            .get_export("memory")
+            .and_then(Extern::into_memory)
+            .ok_or_else(|| Error::msg("the program exports no `memory`, which WASI needs"))?,
+    };
     let (bytes, state) = memory.data_and_store_mut(caller);
     Ok(f(&mut GuestMemory::new(bytes), state))
 }
