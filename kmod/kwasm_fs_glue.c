@@ -73,7 +73,6 @@ int kwasm_rename(const struct path *old_parent, struct dentry *old, const struct
 int kwasm_readlink(const struct path *path, char *buf, int len);
 bool kwasm_same_mount(const struct path *a, const struct path *b);
 unsigned int kwasm_file_poll(struct file *file);
-int kwasm_sleep_until(u64 monotonic_ns);
 bool kwasm_is_err(const void *ptr);
 long kwasm_ptr_err(const void *ptr);
 
@@ -292,17 +291,6 @@ bool kwasm_same_mount(const struct path *a, const struct path *b)
 unsigned int kwasm_file_poll(struct file *file)
 {
 	return vfs_poll(file, NULL);
-}
-
-/* Sleeps (interruptibly) until CLOCK_MONOTONIC reaches `monotonic_ns`:
- * 0 then, -EINTR on a signal. */
-int kwasm_sleep_until(u64 monotonic_ns)
-{
-	ktime_t until = ns_to_ktime(monotonic_ns);
-
-	set_current_state(TASK_INTERRUPTIBLE);
-	schedule_hrtimeout_range(&until, 50 * NSEC_PER_USEC, HRTIMER_MODE_ABS);
-	return signal_pending(current) ? -EINTR : 0;
 }
 
 bool kwasm_is_err(const void *ptr)

@@ -107,7 +107,6 @@ extern "C" {
     pub fn kwasm_readlink(path: *const RawPath, buf: *mut c_char, len: c_int) -> c_int;
     pub fn kwasm_same_mount(a: *const RawPath, b: *const RawPath) -> bool;
     pub fn kwasm_file_poll(file: *mut File) -> c_uint;
-    pub fn kwasm_sleep_until(monotonic_ns: u64) -> c_int;
     pub fn kwasm_is_err(ptr: *const c_void) -> bool;
     pub fn kwasm_ptr_err(ptr: *const c_void) -> isize;
 

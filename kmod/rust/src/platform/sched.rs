@@ -16,12 +16,6 @@ pub fn signal_pending() -> bool {
     unsafe { ffi::kwasm_signal_pending() }
 }
 
-/// Sleeps until monotonic time `ns`; Err(EINTR) on a signal.
-pub fn sleep_until(ns: u64) -> Result<(), i32> {
-    // SAFETY: process context, outside any wasm section (host functions).
-    ffi::int_result(unsafe { ffi::kwasm_sleep_until(ns) })
-}
-
 /// Sends `sig` (Linux number) to the calling task, as `raise(3)`.
 pub fn raise(sig: i32) -> Result<(), i32> {
     // SAFETY: signals the current task, which is alive.

@@ -9,7 +9,11 @@ use crate::platform::file::{self, FileKind, FileRef, Stat, O_APPEND, O_NONBLOCK}
 use crate::platform::fs::{self, FsError};
 use crate::platform::net;
 use crate::platform::user::{read_strings, UserPtr};
+use crate::platform::waiter::{WaitQueue, WakeTarget, Waiter};
 use crate::platform::{clock, sched};
+use alloc::vec::Vec;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kwasm_abi::{Error as AbiError, WasiArgs};
 use kwasm_wasi::{
     clock as clocks, errno, fdflags, filetype, DirEntry, Errno, FileStat, GuestMemory, Host, OpenOptions, Readiness,
@@ -137,9 +141,35 @@ const EPOLLHUP: u32 = 0x10;
 const EPOLLRDNORM: u32 = 0x40;
 const EPOLLWRNORM: u32 = 0x100;
 
-/// How long `poll` sleeps between looks at files that are not ready (the
-/// kernel's wait queues come with the readiness API of kwasm_net).
-const POLL_STEP_NS: u64 = 1_000_000;
+/// What a `poll_oneoff` waiting on files is woken through: hooked onto
+/// each file's wait queues, a wake-up marks it woken and wakes the task.
+#[repr(C)]
+struct PollWake {
+    /// First: the hooks' callback finds the PollWake from it.
+    target: WakeTarget,
+    /// Non-null once a file signalled a change since the last look.
+    woken: AtomicPtr<u8>,
+    queue: WaitQueue,
+}
+
+impl PollWake {
+    fn new() -> Option<PollWake> {
+        Some(PollWake {
+            target: WakeTarget::new(PollWake::wake),
+            woken: AtomicPtr::new(ptr::null_mut()),
+            queue: WaitQueue::new()?,
+        })
+    }
+
+    /// # Safety
+    /// `target` is the `target` of a live PollWake (its hooks are armed).
+    unsafe fn wake(target: *const WakeTarget, _mask: u32) {
+        // SAFETY: per the contract; `target` is its first field.
+        let w = unsafe { &*target.cast::<PollWake>() };
+        w.woken.store(ptr::NonNull::dangling().as_ptr(), Ordering::SeqCst);
+        w.queue.wake();
+    }
+}
 
 /// `random_get` fills at most this much between chances to reschedule.
 const RANDOM_CHUNK: usize = 256 * 1024;
@@ -334,7 +364,14 @@ impl Host for KernelHost {
         deadline_ns: Option<u64>,
         ready: &mut [Readiness],
     ) -> Result<(), Errno> {
+        // Hooked onto the files' wait queues once the first look finds
+        // nothing ready (as poll(2) does); unhooked when this returns.
+        let mut wake: Option<PollWake> = None;
+        let mut hooks: Vec<Waiter> = Vec::new();
         loop {
+            if let Some(w) = &wake {
+                w.woken.store(ptr::null_mut(), Ordering::SeqCst);
+            }
             let mut any = false;
             for ((file, want), ready) in files.iter().zip(want).zip(ready.iter_mut()) {
                 let mask = file.poll_mask();
@@ -353,13 +390,32 @@ impl Host for KernelHost {
                 // The run's time is up: its next yield point ends it.
                 return Err(errno::INTR);
             }
-            let wake = match (files.is_empty(), deadline_ns) {
-                (true, Some(d)) => d,
-                (true, None) => return Err(errno::INVAL),
-                (false, d) => d.map_or(now + POLL_STEP_NS, |d| d.min(now + POLL_STEP_NS)),
+            if files.is_empty() && deadline_ns.is_none() {
+                return Err(errno::INVAL);
+            }
+            let until = match (deadline_ns, self.run_deadline_ns) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
-            let wake = self.run_deadline_ns.map_or(wake, |d| wake.min(d));
-            sched::sleep_until(wake).map_err(|_| errno::INTR)?;
+            let w = match &mut wake {
+                Some(w) => w,
+                None => {
+                    let w = wake.insert(PollWake::new().ok_or(errno::NOMEM)?);
+                    for file in files {
+                        // SAFETY: `w` lives in `wake`, declared before
+                        // `hooks`, and is not moved while hooks exist
+                        // (hooks are dropped first on every return).
+                        let (hook, _) = unsafe { Waiter::arm(file, &w.target) }.map_err(linux)?;
+                        hooks.push(hook);
+                    }
+                    // The hooks now catch any change: look once more.
+                    continue;
+                }
+            };
+            w.queue.wait(&w.woken, until);
+            if sched::signal_pending() {
+                return Err(errno::INTR);
+            }
         }
     }
 
