@@ -1,6 +1,7 @@
 //! `cargo xtask test`: host unit tests, then the guest tests on each kernel,
 //! one table of results, and a last line `N passed, N failed`.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -62,22 +63,32 @@ pub fn parse_cargo_test(stdout: &str) -> (usize, usize, Vec<String>) {
     (passed, failed, names)
 }
 
+/// Host unit tests: the main workspace, then the examples' (their own
+/// workspace, tested natively in the target directory their wasm and musl
+/// builds use, under the host triple's own subdirectory).
 fn host_tests(paths: &Paths, results: &mut Results) -> Result<()> {
-    eprintln!("xtask: cargo test --workspace");
+    cargo_test(results, "cargo test --workspace", &paths.repo, &[])?;
+    let examples_target = paths.target.join("examples").into_os_string().into_string().unwrap_or_default();
+    cargo_test(
+        results,
+        "cargo test (examples)",
+        &paths.repo.join("examples"),
+        &["--target", "x86_64-unknown-linux-gnu", "--target-dir", &examples_target],
+    )
+}
+
+/// One `cargo test --workspace` in `dir`; each failing test is a result.
+fn cargo_test(results: &mut Results, what: &str, dir: &Path, extra: &[&str]) -> Result<()> {
+    eprintln!("xtask: {what}");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["test", "--workspace"])
-        .current_dir(&paths.repo)
-        .stderr(Stdio::inherit());
+    cmd.args(["test", "--workspace"]).args(extra).current_dir(dir).stderr(Stdio::inherit());
     let out = process::output(&mut cmd)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let (passed, failed, names) = parse_cargo_test(&stdout);
     results.host_passed += passed;
     for name in &names {
-        results.add(
-            format!("host/{name}"),
-            Outcome::Fail("see `cargo test --workspace` output above".into()),
-        );
+        results.add(format!("host/{name}"), Outcome::Fail(format!("see `{what}` output above")));
     }
     if failed > names.len() {
         results.add(
@@ -88,9 +99,9 @@ fn host_tests(paths: &Paths, results: &mut Results) -> Result<()> {
     if !out.status.success() && failed == 0 {
         print!("{stdout}");
         results.add(
-            "host/cargo-test".into(),
+            format!("host/{what}"),
             Outcome::Fail(format!(
-                "`cargo test --workspace` failed ({}) without a failing test: a build error? (see above)",
+                "`{what}` failed ({}) without a failing test: a build error? (see above)",
                 out.status
             )),
         );

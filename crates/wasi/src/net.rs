@@ -59,7 +59,7 @@ pub mod option {
     pub const NONBLOCK: i32 = 8;
 }
 
-/// `poller_ctl` operations (epoll's numbers).
+/// `poller_ctl` operations (not epoll's numbering: there DEL is 2).
 pub mod ctl {
     pub const ADD: i32 = 1;
     pub const MOD: i32 = 2;
