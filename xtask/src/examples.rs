@@ -7,12 +7,24 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::guest::MUSL;
 use crate::paths::Paths;
 use crate::process;
 
 const WASI: &str = "wasm32-wasip1";
+/// The examples that also build as native programs (static, musl) from the
+/// same source: the benchmark's user-space baselines, in the guest's /bin.
+const NATIVE: [&str; 2] = ["echo-server", "http-server"];
 /// The example programs (members of `examples/Cargo.toml`).
-const EXAMPLES: [&str; 4] = ["hello", "cowsay", "stress", "echo-std"];
+const EXAMPLES: [&str; 7] = [
+    "hello",
+    "cowsay",
+    "stress",
+    "echo-std",
+    "echo-server",
+    "http-server",
+    "http-std",
+];
 
 /// Where the examples are built: their own target directory, so they never
 /// share (or invalidate) the host and musl builds.
@@ -32,6 +44,13 @@ pub fn build(paths: &Paths) -> Result<()> {
             .current_dir(paths.repo.join("examples")),
     )
     .context("building the examples failed (compiler output above)")?;
+    let mut native = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    native
+        .args(["build", "--release", "--target", MUSL, "--target-dir"])
+        .arg(paths.target.join("examples"))
+        .args(NATIVE.iter().flat_map(|name| ["-p", name]))
+        .current_dir(paths.repo.join("examples"));
+    process::run(&mut native).context("building the native examples failed (compiler output above)")?;
     for name in EXAMPLES {
         let wasm = out_dir(paths).join(format!("{name}.wasm"));
         let bytes = std::fs::read(&wasm).with_context(|| format!("cargo built no {}", wasm.display()))?;
@@ -63,6 +82,16 @@ fn imports(wasm: &[u8]) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(out)
+}
+
+/// The native builds of the [`NATIVE`] examples that exist.
+pub fn native_binaries(paths: &Paths) -> Vec<PathBuf> {
+    let dir = paths.target.join("examples").join(MUSL).join("release");
+    NATIVE
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|p| p.is_file())
+        .collect()
 }
 
 /// Files for the guest's /share/kwasm: (path in the guest, file on the

@@ -13,8 +13,11 @@ use crate::paths::Paths;
 use crate::verdict::{self, Verdict};
 use crate::{examples, module, process, setup, spec, wasi_corpus, BootArgs};
 
-const MUSL: &str = "x86_64-unknown-linux-musl";
+pub const MUSL: &str = "x86_64-unknown-linux-musl";
 const BUSYBOX: &str = "/bin/busybox";
+/// The guest machine: QEMU's `-m` and `-smp`.
+pub const MEMORY: &str = "1G";
+pub const VCPUS: &str = "2";
 
 /// The guest's user-space programs, built static for musl.
 pub struct GuestBinaries {
@@ -22,6 +25,8 @@ pub struct GuestBinaries {
     pub guest_tests: PathBuf,
     /// Wasmtime in user space: the differential test's reference.
     pub reference: PathBuf,
+    /// The benchmark's client (bench/loadgen).
+    pub loadgen: PathBuf,
 }
 
 impl GuestBinaries {
@@ -31,17 +36,18 @@ impl GuestBinaries {
             kwasm: dir.join("kwasm"),
             guest_tests: dir.join("kwasm-guest-tests"),
             reference: dir.join("kwasm-reference"),
+            loadgen: dir.join("kwasm-loadgen"),
         }
     }
 
-    pub fn all(&self) -> [&PathBuf; 3] {
-        [&self.kwasm, &self.guest_tests, &self.reference]
+    pub fn all(&self) -> [&PathBuf; 4] {
+        [&self.kwasm, &self.guest_tests, &self.reference, &self.loadgen]
     }
 }
 
 /// `cargo build --release --target x86_64-unknown-linux-musl -p kwasm-cli
-/// -p kwasm-guest-tests -p kwasm-reference`, then the wasm examples and the
-/// WASI corpus.
+/// -p kwasm-guest-tests -p kwasm-reference -p kwasm-loadgen`, then the
+/// examples (wasm, and the benchmark's servers natively) and the WASI corpus.
 pub fn build_guest(paths: &Paths) -> Result<GuestBinaries> {
     eprintln!("xtask: building guest binaries ({MUSL})");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -58,6 +64,8 @@ pub fn build_guest(paths: &Paths) -> Result<GuestBinaries> {
                 "kwasm-guest-tests",
                 "-p",
                 "kwasm-reference",
+                "-p",
+                "kwasm-loadgen",
             ])
             .current_dir(&paths.repo),
     )
@@ -138,6 +146,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 ip link set lo up
+insmod /lib/modules/e1000.ko
 exec </dev/ttyS0 >/dev/ttyS0 2>&1
 stty -F /dev/ttyS0 -onlcr 2>/dev/null
 hostname kwasm-guest
@@ -267,11 +276,20 @@ fn qemu_command(k: &Kernel, initramfs: &Path, kernel_log: &Path, interactive: bo
         "-cpu",
         "max",
         "-m",
-        "1G",
+        MEMORY,
         "-smp",
-        "2",
-        "-net",
-        "none",
+        VCPUS,
+        // Two network cards on one emulated segment (a QEMU hub, nothing
+        // on the host): tests reach a server through a real interface by
+        // putting the second card in its own network namespace.
+        "-netdev",
+        "hubport,id=net0,hubid=0",
+        "-device",
+        "e1000,netdev=net0,mac=52:54:00:12:34:01",
+        "-netdev",
+        "hubport,id=net1,hubid=0",
+        "-device",
+        "e1000,netdev=net1,mac=52:54:00:12:34:02",
         "-no-reboot",
     ])
     .arg("-kernel")
@@ -339,12 +357,26 @@ pub fn boot(
     interactive: bool,
     opts: &BootOptions,
 ) -> Result<BootResult> {
+    boot_with(paths, k, initramfs, name, interactive, opts, &[])
+}
+
+/// [`boot`], with more QEMU arguments (e.g. the benchmark's `-icount`).
+pub fn boot_with(
+    paths: &Paths,
+    k: &Kernel,
+    initramfs: &Path,
+    name: &str,
+    interactive: bool,
+    opts: &BootOptions,
+    qemu_extra: &[&str],
+) -> Result<BootResult> {
     let logs = paths.guest_logs();
     std::fs::create_dir_all(&logs)?;
     let serial_log = logs.join(format!("{}-{name}.log", k.release));
     let kernel_log = logs.join(format!("{}-{name}.kernel.log", k.release));
     let _ = std::fs::remove_file(&kernel_log);
     let mut q = qemu_command(k, initramfs, &kernel_log, interactive, opts.append.as_deref());
+    q.args(qemu_extra);
     if !process::on_path("qemu-system-x86_64") {
         bail!("qemu-system-x86_64 not found: run `cargo xtask setup`");
     }
@@ -420,6 +452,19 @@ pub fn prepare(
     build: bool,
     name: &str,
 ) -> Result<(Kernel, PathBuf)> {
+    prepare_with(paths, line, action, build, name, &[])
+}
+
+/// [`prepare`], with `extra` files in the initramfs too (guest path, host
+/// file), e.g. the benchmark's reference module.
+pub fn prepare_with(
+    paths: &Paths,
+    line: KernelLine,
+    action: &GuestAction,
+    build: bool,
+    name: &str,
+    extra: &[(String, PathBuf)],
+) -> Result<(Kernel, PathBuf)> {
     let k = match Kernel::installed(paths, line) {
         Ok(k) => k,
         Err(_) if build => setup::setup(paths, &[line])?.remove(0),
@@ -437,9 +482,11 @@ pub fn prepare(
             k.release
         );
     }
+    let native = examples::native_binaries(paths);
     let bins: Vec<&Path> = bins
         .all()
         .into_iter()
+        .chain(&native)
         .filter(|b| b.is_file())
         .map(PathBuf::as_path)
         .collect();
@@ -447,8 +494,29 @@ pub fn prepare(
     let mut share = examples::share_files(paths)?;
     share.extend(spec::share_files(paths)?);
     share.extend(wasi_corpus::share_files(paths)?);
+    share.extend_from_slice(extra);
+    share.push(("lib/modules/e1000.ko".into(), nic_module(paths, &k)?));
     build_initramfs(&initramfs, ko.as_deref(), &bins, &share, action)?;
     Ok((k, initramfs))
+}
+
+/// The guest's network driver, uncompressed (busybox insmod hands the
+/// kernel the file as it is).
+fn nic_module(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
+    let shipped = k
+        .nic_module()
+        .with_context(|| format!("kernel {} has no e1000 module in the cache: run `cargo xtask setup`", k.release))?;
+    if shipped.extension().is_some_and(|e| e == "ko") {
+        return Ok(shipped);
+    }
+    let out = paths.initramfs_dir().join(format!("{}-e1000.ko", k.release));
+    let xz = process::output(Command::new("xz").arg("-dc").arg(&shipped))?;
+    if !xz.status.success() {
+        bail!("xz -dc {} failed: {}", shipped.display(), String::from_utf8_lossy(&xz.stderr).trim());
+    }
+    std::fs::create_dir_all(paths.initramfs_dir())?;
+    std::fs::write(&out, &xz.stdout).with_context(|| format!("writing {}", out.display()))?;
+    Ok(out)
 }
 
 /// Prints the boot's summary; returns whether it passed.

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! <cache>/kernels/6.1.release           "6.1.0-56-amd64": what `--kernel 6.1` means
-//! <cache>/kernels/<release>/root/       image (boot/ only), headers, -common, kbuild (dpkg -x)
+//! <cache>/kernels/<release>/root/       image (boot/ and the e1000 module only), headers, -common, kbuild (dpkg -x)
 //! <cache>/kernels/<release>/vmlinux     uncompressed kernel, booted by QEMU
 //! <cache>/kernels/<release>/host-packages   apt packages the headers need on the host
 //! <cache>/kernels/<release>/complete    stamp: everything above is in place
@@ -120,8 +120,19 @@ impl Kernel {
         self.dir.join("host-packages")
     }
 
+    /// The guest's network card driver (e1000, which QEMU emulates), as
+    /// the image package ships it: `e1000.ko`, or `e1000.ko.xz` on kernels
+    /// that compress their modules.
+    pub fn nic_module(&self) -> Option<PathBuf> {
+        let dir = self.root().join(format!("lib/modules/{}/{NIC_MODULE_DIR}", self.release));
+        ["e1000.ko", "e1000.ko.xz"].map(|f| dir.join(f)).into_iter().find(|p| p.is_file())
+    }
+
     pub fn is_complete(&self) -> bool {
-        self.stamp().is_file() && self.vmlinux().is_file() && self.kdir().join("Makefile").is_file()
+        self.stamp().is_file()
+            && self.vmlinux().is_file()
+            && self.kdir().join("Makefile").is_file()
+            && self.nic_module().is_some()
     }
 
     /// Apt packages the headers need on the host (compiler, kbuild's
@@ -222,7 +233,8 @@ fn fetch(apt: &mut Apt, k: &Kernel) -> Result<()> {
         let deb = entry?.path();
         let name = deb.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with(&format!("{image}_")) {
-            // Only boot/ of the image: its 100-400 MB of modules are not needed.
+            // Only boot/ and the guest's network driver of the image: its
+            // 100-400 MB of other modules are not needed.
             unpack_image_boot(&deb, &root, &k.release)?;
         } else {
             process::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&root))?;
@@ -236,6 +248,9 @@ fn fetch(apt: &mut Apt, k: &Kernel) -> Result<()> {
     Ok(())
 }
 
+/// Where the image package keeps the e1000 driver, under lib/modules/<release>/.
+const NIC_MODULE_DIR: &str = "kernel/drivers/net/ethernet/intel/e1000";
+
 fn unpack_image_boot(deb: &Path, root: &Path, release: &str) -> Result<()> {
     let mut dpkg = Command::new("dpkg-deb")
         .arg("--fsys-tarfile")
@@ -244,8 +259,9 @@ fn unpack_image_boot(deb: &Path, root: &Path, release: &str) -> Result<()> {
         .spawn()
         .context("could not run dpkg-deb")?;
     let files = ["vmlinuz", "config", "System.map"].map(|f| format!("./boot/{f}-{release}"));
+    let nic = format!("./lib/modules/{release}/{NIC_MODULE_DIR}/e1000.ko*");
     let mut tar = Command::new("tar");
-    tar.arg("-x").arg("-C").arg(root).arg("-f").arg("-").args(&files);
+    tar.arg("-x").arg("-C").arg(root).arg("-f").arg("-").args(&files).arg("--wildcards").arg(nic);
     tar.stdin(dpkg.stdout.take().unwrap());
     let tar_result = process::run(&mut tar);
     let dpkg_status = dpkg.wait()?;

@@ -8,6 +8,7 @@
 //! from markers the guest prints.
 
 mod apt;
+mod bench;
 mod cpio;
 mod examples;
 mod guest;
@@ -92,6 +93,11 @@ enum Command {
         /// Only these targets (default: all).
         targets: Vec<String>,
     },
+    /// The network benchmark (not part of `test`): in one boot, the echo and
+    /// HTTP servers natively, in the kernel by kwasm, under Wasmtime, and as
+    /// bench/kref's in-kernel C, driven alike by kwasm-loadgen; writes
+    /// bench/results/ (README.md, results.json, chart.png).
+    Bench(BenchArgs),
     /// Set up, build, boot a kernel, load kwasm.ko and run the example programs in it.
     Demo {
         #[arg(long, value_parser = parse_kernel, default_value = "6.12")]
@@ -140,6 +146,44 @@ pub struct BootArgs {
     command: Vec<String>,
 }
 
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, value_parser = parse_kernel, default_value = "6.12")]
+    kernel: KernelLine,
+    /// Repetitions of every measurement (the report gives median, min, max).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    reps: u32,
+    /// Length of each measured window.
+    #[arg(long, default_value_t = 2000)]
+    duration_ms: u64,
+    /// Warm-up before each window (not counted).
+    #[arg(long, default_value_t = 500)]
+    warmup_ms: u64,
+    /// Connection counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+    conns: Vec<u32>,
+    /// kwasm's engine.
+    #[arg(long, default_value = "native", value_parser = ["native", "pulley"])]
+    engine: String,
+    /// Count guest time in instructions (QEMU `-icount shift=2,sleep=off`)
+    /// instead of the host's clock: figures that do not move with the host's
+    /// load, at some three times the wall-clock time.
+    #[arg(long)]
+    icount: bool,
+    /// A short smoke run: one repetition, 1000 ms windows, 200 ms warm-up
+    /// (shorter windows fail 16 KiB streaming on 256 connections: the loadgen
+    /// wants every connection answered within the window);
+    /// the report goes to target/bench-quick/ unless --out says otherwise.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the report [default: bench/results].
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Guest timeout in seconds [default: an estimate from the plan].
+    #[arg(long)]
+    timeout: Option<u64>,
+}
+
 fn parse_kernel(s: &str) -> Result<KernelLine, String> {
     KernelLine::from_name(s).ok_or_else(|| format!("unknown kernel `{s}`: use one of {}", KernelLine::names()))
 }
@@ -172,7 +216,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::BuildGuest => {
             let bins = guest::build_guest(&paths)?;
-            for b in bins.all() {
+            for b in bins.all().into_iter().chain(&examples::native_binaries(&paths)) {
                 println!("{}", b.display());
             }
             for (_, file) in examples::share_files(&paths)? {
@@ -197,6 +241,30 @@ fn run(cli: Cli) -> Result<i32> {
             test::run_tests(&paths, &opts)
         }
         Command::Demo { kernel } => guest::demo(&paths, kernel),
+        Command::Bench(args) => {
+            let opts = bench::BenchOptions {
+                kernel: args.kernel,
+                reps: if args.quick { 1 } else { args.reps },
+                duration_ms: if args.quick { 1000 } else { args.duration_ms },
+                warmup_ms: if args.quick { 200 } else { args.warmup_ms },
+                conns: args.conns,
+                engine: args.engine,
+                icount: args.icount,
+                out: args.out.unwrap_or_else(|| {
+                    if args.quick {
+                        paths.target.join("bench-quick")
+                    } else {
+                        paths.repo.join("bench/results")
+                    }
+                }),
+                timeout: args.timeout.map(std::time::Duration::from_secs),
+                command_line: std::iter::once("cargo xtask".to_string())
+                    .chain(std::env::args().skip(1))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            bench::bench(&paths, &opts)
+        }
         Command::Fuzz { seconds, seed, targets } => {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut cmd = std::process::Command::new(cargo);

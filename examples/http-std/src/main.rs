@@ -76,6 +76,10 @@ fn main() {
     // SAFETY: fd 3 is the listening socket kwasm (or `wasmtime run
     // --tcplisten`) opened for this program; nothing else owns it.
     let listener = unsafe { TcpListener::from_raw_fd(LISTENER_FD) };
+    // Says it is up, as the other servers do (preview1 cannot tell a
+    // socket's address, so the fd stands for it).
+    println!("http-std: listening on fd {LISTENER_FD}");
+    let _ = std::io::stdout().flush();
     let (mut served, mut requests) = (0u64, 0u64);
     while limit.is_none_or(|l| served < l) {
         let (stream, _) = match listener.accept() {

@@ -10,12 +10,14 @@
 //! The host also fails the run if the kernel log shows any warning, so these
 //! tests only check what a user of the module would see.
 
+mod bench;
 mod fuzz;
 mod hostile;
 mod net;
 mod module;
 mod raw;
 mod run;
+mod serving;
 mod session;
 mod stress;
 mod wasi;
@@ -58,13 +60,18 @@ fn parse_u64(s: &str) -> Option<u64> {
 fn main() -> ExitCode {
     // Helper modes: the non-root test re-executes this binary under another
     // uid to see what open() returns there; the FPU test runs it as a
-    // user-space FPU load.
+    // user-space FPU load; `cargo xtask bench` runs the benchmark with it
+    // (bench.rs), and the in-kernel reference server as one of its variants.
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("--probe-open") => return raw::probe_open(),
         Some("--fuzz") => {
             let num = |i: usize| args.get(i).and_then(|s| parse_u64(s));
             return fuzz::replay(num(2).unwrap_or(kwasm_fuzz::DEFAULT_SEED), num(3).unwrap_or(3000));
+        }
+        Some("--bench") => return bench::main(&args[2..]),
+        Some("--kref-serve") => {
+            return bench::kref_serve(args.get(2).map(String::as_str), args.get(3).map(String::as_str))
         }
         Some("--fpu-burner") => return run::fpu_burner(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10)),
         _ => {}

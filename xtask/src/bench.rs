@@ -1,0 +1,805 @@
+//! `cargo xtask bench`: the network benchmark. One boot of one kernel runs
+//! the same echo and HTTP servers four ways side by side (the guest half is
+//! `kwasm-guest-tests --bench`, tests/guest/src/bench.rs), each driven by
+//! the same `kwasm-loadgen`; this side builds what the guest needs (with
+//! bench/kref's in-kernel reference module), boots, reads one console line
+//! per measurement, and writes the report: a markdown table, the raw
+//! figures as JSON and a chart.
+//!
+//! Not part of `cargo xtask test`: it takes many minutes and its figures
+//! are for people to read, not for CI to hold.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::apt::Apt;
+use crate::guest::{self, BootOptions, GuestAction};
+use crate::kernels::{Kernel, KernelLine};
+use crate::paths::Paths;
+use crate::verdict::Outcome;
+use crate::{process, setup};
+
+/// The variants, in the order the report shows them; the guest's table
+/// (tests/guest/src/bench.rs) says how each is run.
+const VARIANTS: [&str; 4] = ["native", "kwasm", "wasmtime", "kref"];
+
+/// What each workload is measured by: (workload, title, loadgen field, unit, chart label).
+const METRICS: [(&str, &str, &str, &str, &str); 4] = [
+    ("echo-pingpong", "echo 64 B ping-pong", "ops_per_s", "msgs/s", "ping"),
+    ("echo-stream", "echo 16 KiB stream", "mib_per_s", "MiB/s", "stream"),
+    ("http-keepalive", "HTTP keep-alive", "ops_per_s", "req/s", "keep-alive"),
+    ("http-close", "HTTP close", "ops_per_s", "req/s", "close"),
+];
+
+/// The issue's targets: kwasm's median over the baseline's median, at
+/// least `ratio`, for each connection count of these workloads.
+struct Target {
+    what: &'static str,
+    workloads: &'static [&'static str],
+    versus: &'static str,
+    ratio: f64,
+}
+
+const TARGETS: [Target; 4] = [
+    Target {
+        what: "kwasm ≥ 1.3× native, 64 B echo msgs/s",
+        workloads: &["echo-pingpong"],
+        versus: "native",
+        ratio: 1.3,
+    },
+    Target {
+        what: "kwasm ≥ 1.3× native, HTTP keep-alive req/s",
+        workloads: &["http-keepalive"],
+        versus: "native",
+        ratio: 1.3,
+    },
+    Target {
+        what: "kwasm ≥ 1.1× native, 16 KiB streaming MiB/s",
+        workloads: &["echo-stream"],
+        versus: "native",
+        ratio: 1.1,
+    },
+    Target {
+        what: "kwasm ≥ 0.9× kref",
+        workloads: &["echo-pingpong", "echo-stream", "http-keepalive", "http-close"],
+        versus: "kref",
+        ratio: 0.9,
+    },
+];
+
+/// Where bench/kref's module goes in the guest (tests/guest/src/bench.rs).
+const KREF_GUEST_PATH: &str = "share/kwasm/bench/kwasm_bench_ref.ko";
+/// `--icount`: QEMU counts guest time in instructions, 2^2 = 4 ns each,
+/// and skips idle time (`sleep=off`), so what the guest measures does not
+/// depend on what else the host runs; both vCPUs then share one host thread.
+const ICOUNT: [&str; 2] = ["-icount", "shift=2,sleep=off"];
+/// The chart's font, from Debian's fonts-dejavu-core.
+const FONT_PACKAGE: &str = "fonts-dejavu-core";
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+pub struct BenchOptions {
+    pub kernel: KernelLine,
+    pub reps: u32,
+    pub duration_ms: u64,
+    pub warmup_ms: u64,
+    pub conns: Vec<u32>,
+    pub engine: String,
+    /// Guest time in instructions (QEMU `-icount`), not the host's clock.
+    pub icount: bool,
+    /// Where the report goes.
+    pub out: PathBuf,
+    /// Guest timeout; default: an estimate from the plan.
+    pub timeout: Option<Duration>,
+    /// How the command was given, for the report.
+    pub command_line: String,
+}
+
+/// One measurement line of the guest.
+#[derive(Debug, PartialEq)]
+struct Measurement {
+    rep: u32,
+    variant: String,
+    workload: String,
+    conns: u32,
+    /// The loadgen's JSON, or why there is none.
+    result: Result<Value, String>,
+}
+
+/// Reads `KWASM-BENCH <rep> <variant> <workload> <conns> ok <json>` or
+/// `... FAIL <why>`. A line that does not parse is an error.
+fn parse_line(line: &str) -> Option<Result<Measurement, String>> {
+    let rest = line.trim().strip_prefix("KWASM-BENCH ")?;
+    let mut words = rest.splitn(6, ' ');
+    let mut next = || words.next().unwrap_or_default();
+    let (rep, variant, workload, conns, status, tail) = (next(), next(), next(), next(), next(), next());
+    let (Ok(rep), Ok(conns)) = (rep.parse(), conns.parse()) else {
+        return Some(Err(line.to_string()));
+    };
+    let result = match status {
+        "ok" => match serde_json::from_str::<Value>(tail) {
+            Ok(v) if v["workload"] == workload && v["conns"] == conns && v["errors"] == 0 => Ok(v),
+            Ok(v) => Err(format!("the loadgen's figures do not match the line: {v}")),
+            Err(e) => Err(format!("the loadgen's output is not JSON ({e}): {tail}")),
+        },
+        "FAIL" => Err(tail.to_string()),
+        _ => return Some(Err(line.to_string())),
+    };
+    Some(Ok(Measurement {
+        rep,
+        variant: variant.to_string(),
+        workload: workload.to_string(),
+        conns,
+        result,
+    }))
+}
+
+/// Median, min and max of one workload × conns × variant over the
+/// repetitions that succeeded, and how many did not.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Stats {
+    values: Vec<f64>,
+    failed: usize,
+}
+
+impl Stats {
+    fn median(&self) -> Option<f64> {
+        let mut v = self.values.clone();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(v[n / 2]),
+            _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+        }
+    }
+
+    fn min(&self) -> Option<f64> {
+        self.values.iter().copied().reduce(f64::min)
+    }
+
+    fn max(&self) -> Option<f64> {
+        self.values.iter().copied().reduce(f64::max)
+    }
+}
+
+/// (workload, conns, variant) → one figure over the repetitions.
+type Table = BTreeMap<(String, u32, String), Stats>;
+
+/// A workload's throughput figure from the loadgen's JSON.
+fn throughput(workload: &str, v: &Value) -> Option<f64> {
+    v[METRICS.iter().find(|m| m.0 == workload).map_or("ops_per_s", |m| m.2)].as_f64()
+}
+
+/// Microseconds of the server's vCPU per operation: how busy it was over
+/// how many operations a second were done (the busy share is measured over
+/// the loadgen's whole run, warm-up included, which runs the same load).
+fn server_us_per_op(_: &str, v: &Value) -> Option<f64> {
+    let ops = v["ops_per_s"].as_f64().filter(|&x| x > 0.0)?;
+    Some(v["server_cpu_busy"].as_f64()? * 1e6 / ops)
+}
+
+fn tabulate(ms: &[Measurement], value: impl Fn(&str, &Value) -> Option<f64>) -> Table {
+    let mut t = Table::new();
+    for m in ms {
+        let s = t.entry((m.workload.clone(), m.conns, m.variant.clone())).or_default();
+        match m.result.as_ref().ok().and_then(|v| value(&m.workload, v)) {
+            Some(x) => s.values.push(x),
+            None => s.failed += 1,
+        }
+    }
+    t
+}
+
+/// The median of a table's cell.
+fn median(t: &Table, workload: &str, conns: u32, variant: &str) -> Option<f64> {
+    t.get(&(workload.to_string(), conns, variant.to_string()))
+        .and_then(Stats::median)
+}
+
+fn ratio(t: &Table, workload: &str, conns: u32, a: &str, b: &str) -> Option<f64> {
+    match (median(t, workload, conns, a), median(t, workload, conns, b)) {
+        (Some(x), Some(y)) if y > 0.0 => Some(x / y),
+        _ => None,
+    }
+}
+
+fn num(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn cell(s: Option<&Stats>) -> String {
+    let Some(s) = s else { return "—".into() };
+    let mut c = match (s.median(), s.min(), s.max()) {
+        (Some(m), Some(lo), Some(hi)) => format!("{} ({}–{})", num(m), num(lo), num(hi)),
+        _ => "—".into(),
+    };
+    if s.failed > 0 {
+        let _ = write!(c, " **{} failed**", s.failed);
+    }
+    c
+}
+
+fn ratio_cell(r: Option<f64>) -> String {
+    r.map_or("—".into(), |r| format!("{r:.2}"))
+}
+
+/// The facts a reader needs to place the figures.
+struct Facts {
+    date: String,
+    kernel: String,
+    host_cpu: String,
+    host_cpus: usize,
+    host_kernel: String,
+    qemu: String,
+    /// The host's 1-minute load average before and after the boot: QEMU
+    /// shares the host with whatever else runs there.
+    host_load: (String, String),
+    kernel_log: Result<(), String>,
+    checks: Vec<(String, Outcome)>,
+}
+
+/// The host's 1-minute load average now.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn facts(k: &Kernel, v: &crate::verdict::Verdict, load_before: String) -> Facts {
+    let first_line = |cmd: &mut Command| {
+        process::stdout_of(cmd)
+            .map(|s| s.lines().next().unwrap_or_default().trim().to_string())
+            .unwrap_or_else(|e| format!("unknown ({e:#})"))
+    };
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    Facts {
+        date: first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+        kernel: k.release.clone(),
+        host_cpu: cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        host_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        host_kernel: first_line(Command::new("uname").arg("-r")),
+        qemu: first_line(Command::new("qemu-system-x86_64").arg("--version")),
+        host_load: (load_before, load_average()),
+        kernel_log: v.kernel_log_clean(),
+        checks: v.tests.iter().map(|t| (t.name.clone(), t.outcome.clone())).collect(),
+    }
+}
+
+fn markdown(opts: &BenchOptions, f: &Facts, ms: &[Measurement], bad_lines: &[String]) -> String {
+    let t = tabulate(ms, throughput);
+    let conns: Vec<u32> = {
+        let mut c: Vec<u32> = ms.iter().map(|m| m.conns).collect();
+        c.sort_unstable();
+        c.dedup();
+        c
+    };
+    let mut md = String::from("# kwasm network benchmark\n\n");
+    md.push_str(
+        "**All absolute figures below are QEMU TCG figures**: the guest's CPU is emulated in \
+         software, so they say nothing about real hardware (on the host's clock a system call \
+         costs some 9 µs under TCG; with `--icount` every instruction counts 4 ns, whatever it \
+         does). Only the comparison between the variants, all measured in the same guest boot with \
+         the same client and settings, means something.\n\n",
+    );
+    let _ = writeln!(md, "* Command: `{}`", opts.command_line);
+    let _ = writeln!(md, "* Date: {}", f.date);
+    let _ = writeln!(
+        md,
+        "* Guest: Debian kernel {} (its default command line: voluntary preemption), QEMU TCG \
+         `-cpu max`, {} vCPUs, {} of memory{}",
+        f.kernel,
+        guest::VCPUS,
+        guest::MEMORY,
+        if opts.icount {
+            format!(
+                ", `{}`: guest time is the count of instructions executed (4 ns each), by both \
+                 vCPUs together as they then take turns on one host thread, and idle time is \
+                 skipped; so the figures do not depend on the host's load, and a throughput counts \
+                 the instructions of server and client together per operation",
+                ICOUNT.join(" ")
+            )
+        } else {
+            "; guest time is the host's (`--icount` would count instructions instead)".to_string()
+        }
+    );
+    let _ = writeln!(
+        md,
+        "* Host: {}, {} CPUs, Linux {}; {}; load average {} before the boot, {} after \
+         (other work on the host slows the guest down, for all variants alike)",
+        f.host_cpu, f.host_cpus, f.host_kernel, f.qemu, f.host_load.0, f.host_load.1
+    );
+    let _ = writeln!(
+        md,
+        "* {} repetition(s); each measurement: {} ms measured after {} ms of warm-up, \
+         `kwasm-loadgen` with one thread; kwasm's engine: {}",
+        opts.reps, opts.duration_ms, opts.warmup_ms, opts.engine
+    );
+    let _ = writeln!(
+        md,
+        "* Guest kernel log: {}",
+        match &f.kernel_log {
+            Ok(()) => "clean (no Oops, BUG, WARNING, lockup or stall; taint only O/E)".to_string(),
+            Err(why) => format!("**NOT CLEAN**: {why}"),
+        }
+    );
+    for (name, outcome) in &f.checks {
+        let _ = writeln!(
+            md,
+            "* Check `{name}`: {}",
+            match outcome {
+                Outcome::Pass => "passed".to_string(),
+                Outcome::Fail(why) => format!("**FAILED**: {why}"),
+            }
+        );
+    }
+    md.push_str(
+        "\n## Variants\n\n\
+         | variant | what runs |\n|---|---|\n\
+         | native | `examples/echo-server`, `examples/http-server` built for x86_64-unknown-linux-musl (static), in user space |\n\
+         | kwasm | the same source built for wasm32-wasip1, `kwasm run` in the kernel (kwasm_net) |\n\
+         | wasmtime | the same `.wasm` under Wasmtime in user space (`kwasm-reference`, kwasm_net over libc and epoll) |\n\
+         | kref | `bench/kref`: the same servers in C in the kernel (`kwasm_bench_ref.ko`: one thread, an event loop over the sockets' wait queues, kernel socket calls; no wasm, no system calls) |\n\
+         \n\
+         Every server runs on vCPU 1 and the client on vCPU 0 (`taskset`). \
+         Per repetition every variant's server is started on its own loopback port and waited for; \
+         then for each workload and connection count the variants take turns, in an order rotated \
+         by one per repetition, so that drift affects all of them alike; then every server gets \
+         SIGTERM and must end.\n\n\
+         Workloads: echo ping-pong (64-byte messages, one in flight per connection; msgs/s), \
+         echo stream (16 KiB messages, up to 4 in flight per connection; MiB/s echoed), \
+         HTTP keep-alive (`GET /` answered `Hello, world!`; req/s) and HTTP close (`Connection: close`, \
+         a new connection per request; req/s).\n",
+    );
+    let _ = writeln!(
+        md,
+        "\n## Throughput: median (min–max) over {} repetition(s)\n",
+        opts.reps
+    );
+    let _ = writeln!(md, "| workload | conns | {} |", VARIANTS.join(" | "));
+    let _ = writeln!(md, "|---|---:|{}", "---:|".repeat(VARIANTS.len()));
+    for (w, title, _, unit, _) in METRICS {
+        for &c in &conns {
+            let cells: Vec<String> = VARIANTS
+                .iter()
+                .map(|v| cell(t.get(&(w.to_string(), c, v.to_string()))))
+                .collect();
+            let _ = writeln!(md, "| {title} ({unit}) | {c} | {} |", cells.join(" | "));
+        }
+    }
+    let cost = tabulate(ms, server_us_per_op);
+    md.push_str(
+        "\n## Ratios of the medians\n\nThroughput ratios; the last column is server vCPU time per \
+         operation, native's over kwasm's (above 1: kwasm's server does an operation with less CPU; \
+         see *Where the time goes*).\n\n\
+         | workload | conns | kwasm/native | kwasm/wasmtime | kwasm/kref | wasmtime/native | kref/native | CPU per op, native/kwasm |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (w, title, _, _, _) in METRICS {
+        for &c in &conns {
+            let r = |a: &str, b: &str| ratio_cell(ratio(&t, w, c, a, b));
+            let _ = writeln!(
+                md,
+                "| {title} | {c} | {} | {} | {} | {} | {} | {} |",
+                r("kwasm", "native"),
+                r("kwasm", "wasmtime"),
+                r("kwasm", "kref"),
+                r("wasmtime", "native"),
+                r("kref", "native"),
+                ratio_cell(ratio(&cost, w, c, "native", "kwasm"))
+            );
+        }
+    }
+    md.push_str("\n## Targets\n\n| target | workload | conns | ratio | |\n|---|---|---:|---:|---|\n");
+    let (mut met, mut all) = (0, 0);
+    for target in &TARGETS {
+        for &w in target.workloads {
+            for &c in &conns {
+                let r = ratio(&t, w, c, "kwasm", target.versus);
+                all += 1;
+                let verdict = match r {
+                    Some(r) if r >= target.ratio => {
+                        met += 1;
+                        "met"
+                    }
+                    Some(_) => "**missed**",
+                    None => "**no data**",
+                };
+                let _ = writeln!(md, "| {} | {w} | {c} | {} | {verdict} |", target.what, ratio_cell(r));
+            }
+        }
+    }
+    let _ = writeln!(md, "\n{met} of {all} targets met.");
+    let field = |name: &'static str, scale: f64| move |_: &str, v: &Value| v[name].as_f64().map(|x| x * scale);
+    let cpu_tables = [
+        tabulate(ms, field("server_cpu_busy", 100.0)),
+        tabulate(ms, field("loadgen_cpu_busy", 100.0)),
+        tabulate(ms, server_us_per_op),
+    ];
+    let _ = write!(
+        md,
+        "\n## Where the time goes: vCPU busy, server / client (%), and server vCPU µs per operation\n\n\
+         Medians over the repetitions; busy shares are taken from /proc/stat over the loadgen's run. \
+         Where the client's vCPU is near 100% and the server's is not, the client is the bottleneck \
+         and the throughput ratios understate how the servers differ: compare the µs per operation then \
+         (for kwasm and kref they include the kernel's own socket work, as they do for every variant).{}\n\n",
+        if opts.icount {
+            " With `--icount` a vCPU counts as busy while it has work even when the other one is \
+             executing, so the shares run high and the µs per operation include some of the \
+             client's instructions."
+        } else {
+            ""
+        }
+    );
+    md.push_str(&median_table(&conns, &cpu_tables, |[a, b, c]| {
+        format!("{:.0} / {:.0} · {}", a, b, num(c))
+    }));
+    let latency = [
+        tabulate(ms, field("lat_us_p50", 1.0)),
+        tabulate(ms, field("lat_us_p99", 1.0)),
+    ];
+    md.push_str("\n## Latency: p50 / p99 in µs (medians over the repetitions)\n\n");
+    md.push_str(&median_table(&conns, &latency, |[a, b]| {
+        format!("{} / {}", num(a), num(b))
+    }));
+    let failed: Vec<&Measurement> = ms.iter().filter(|m| m.result.is_err()).collect();
+    if !failed.is_empty() || !bad_lines.is_empty() {
+        md.push_str("\n## Failed measurements\n\n");
+        for m in failed {
+            let why = m.result.as_ref().err().map_or("", String::as_str);
+            let _ = writeln!(
+                md,
+                "* repetition {} {} {} ×{}: {}",
+                m.rep, m.variant, m.workload, m.conns, why
+            );
+        }
+        for l in bad_lines {
+            let _ = writeln!(md, "* unreadable line: `{l}`");
+        }
+    }
+    md.push_str(
+        "\n## Chart\n\nTop: median throughput of each variant over native's; bottom: native's server vCPU \
+         time per operation over each variant's (both: native = 1, the dashed line; higher is better).\n\n\
+         ![ratio to native](chart.png)\n\n\
+         Files: `results.json` holds every measurement as the loadgen reported it.\n\n\
+         ## How it is made\n\n\
+         `cargo xtask bench` (xtask/src/bench.rs) builds kwasm.ko, the static guest programs, the \
+         examples (wasm and native) and bench/kref's module for the kernel, boots it once and runs \
+         `kwasm-guest-tests --bench` (tests/guest/src/bench.rs), which starts the servers, runs \
+         `kwasm-loadgen` (bench/loadgen) against each and prints one line per measurement; the \
+         driver checks the guest's kernel log as the tests do, and writes this file, results.json \
+         and chart.png (bench/chart). Options: `--kernel 6.1|6.12`, `--reps`, `--duration-ms`, \
+         `--warmup-ms`, `--conns`, `--engine native|pulley`, `--icount`, `--quick`, `--out`.\n",
+    );
+    md
+}
+
+/// A table of workload × conns rows and a column per variant, each cell
+/// made by `show` from the medians of N tables (or `—` if one is missing).
+fn median_table<const N: usize>(conns: &[u32], tables: &[Table; N], show: impl Fn([f64; N]) -> String) -> String {
+    let mut md = format!(
+        "| workload | conns | {} |\n|---|---:|{}\n",
+        VARIANTS.join(" | "),
+        "---:|".repeat(VARIANTS.len())
+    );
+    for (w, title, _, _, _) in METRICS {
+        for &c in conns {
+            let cells: Vec<String> = VARIANTS
+                .iter()
+                .map(|v| {
+                    let medians: Option<Vec<f64>> = tables.iter().map(|t| median(t, w, c, v)).collect();
+                    medians.map_or("—".into(), |m| show(m.try_into().expect("N medians")))
+                })
+                .collect();
+            let _ = writeln!(md, "| {title} | {c} | {} |", cells.join(" | "));
+        }
+    }
+    md
+}
+
+fn results_json(opts: &BenchOptions, f: &Facts, ms: &[Measurement]) -> Value {
+    let measurements: Vec<Value> = ms
+        .iter()
+        .map(|m| {
+            json!({
+                "rep": m.rep,
+                "variant": m.variant,
+                "workload": m.workload,
+                "conns": m.conns,
+                "ok": m.result.is_ok(),
+                "loadgen": m.result.as_ref().ok(),
+                "error": m.result.as_ref().err(),
+            })
+        })
+        .collect();
+    json!({
+        "command": opts.command_line,
+        "date": f.date,
+        "kernel": f.kernel,
+        "guest": {"accel": "tcg", "cpu": "max", "vcpus": guest::VCPUS, "memory": guest::MEMORY},
+        "host": {
+            "cpu": f.host_cpu,
+            "cpus": f.host_cpus,
+            "kernel": f.host_kernel,
+            "qemu": f.qemu,
+            "load_average_before": f.host_load.0,
+            "load_average_after": f.host_load.1,
+        },
+        "engine": opts.engine,
+        "qemu_extra": if opts.icount { ICOUNT.to_vec() } else { vec![] },
+        "reps": opts.reps,
+        "duration_ms": opts.duration_ms,
+        "warmup_ms": opts.warmup_ms,
+        "kernel_log_clean": f.kernel_log.is_ok(),
+        "kernel_log_problems": f.kernel_log.as_ref().err(),
+        "checks": f.checks.iter().map(|(name, o)| json!({
+            "name": name,
+            "pass": *o == Outcome::Pass,
+            "why": match o { Outcome::Fail(why) => Some(why), Outcome::Pass => None },
+        })).collect::<Vec<_>>(),
+        "measurements": measurements,
+    })
+}
+
+/// The chart's tables: a group per workload × conns, kwasm, wasmtime and
+/// kref against native: throughput, and the server vCPU's time per
+/// operation (native's over theirs, so that higher is better in both).
+fn chart_tables(ms: &[Measurement]) -> String {
+    let mut conns: Vec<u32> = ms.iter().map(|m| m.conns).collect();
+    conns.sort_unstable();
+    conns.dedup();
+    let series = &VARIANTS[1..];
+    let panels = [
+        ("throughput / native's", tabulate(ms, throughput), false),
+        (
+            "server vCPU µs per op: native's / theirs",
+            tabulate(ms, server_us_per_op),
+            true,
+        ),
+    ];
+    let mut out = String::new();
+    for (title, t, inverse) in panels {
+        let _ = writeln!(out, "{title}\t{}", series.join("\t"));
+        for (w, _, _, _, label) in METRICS {
+            for &c in &conns {
+                let cells: Vec<String> = series
+                    .iter()
+                    .map(|v| {
+                        let r = if inverse {
+                            ratio(&t, w, c, "native", v)
+                        } else {
+                            ratio(&t, w, c, v, "native")
+                        };
+                        r.map_or("-".into(), |r| format!("{r:.4}"))
+                    })
+                    .collect();
+                let _ = writeln!(out, "{label} ×{c}\t{}", cells.join("\t"));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Builds bench/chart (its own workspace) and draws `tables` into `png`.
+fn draw_chart(paths: &Paths, tables: &str, png: &Path, title: &str) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target = paths.target.join("bench-chart");
+    process::run(
+        Command::new(cargo)
+            .args(["build", "--release", "--quiet", "--manifest-path"])
+            .arg(paths.repo.join("bench/chart/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target),
+    )
+    .context("building bench/chart failed (compiler output above)")?;
+    let mut child = Command::new(target.join("release/kwasm-bench-chart"))
+        .arg(FONT)
+        .arg(png)
+        .arg(title)
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("running kwasm-bench-chart")?;
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(tables.as_bytes())?;
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("kwasm-bench-chart failed ({status})");
+    }
+    Ok(())
+}
+
+/// Builds bench/kref's module for `k` from a copy of its sources under
+/// `<target>/kref/<release>/` (Kbuild writes its products next to them).
+fn build_kref(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
+    let dir = paths.target.join("kref").join(&k.release);
+    std::fs::create_dir_all(&dir)?;
+    for file in ["Kbuild", "kwasm_bench_ref.c"] {
+        let from = paths.repo.join("bench/kref").join(file);
+        std::fs::copy(&from, dir.join(file)).with_context(|| format!("copying {}", from.display()))?;
+    }
+    eprintln!("xtask: building kwasm_bench_ref.ko for {}", k.release);
+    let mut make = Command::new("make");
+    make.arg("-C")
+        .arg(k.kdir())
+        .arg(format!("M={}", dir.display()))
+        .arg("modules");
+    let out = process::output(&mut make)?;
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("warning") || l.contains("WARNING") || l.contains("objtool"))
+        .collect();
+    if !out.status.success() || !warnings.is_empty() {
+        bail!(
+            "building kwasm_bench_ref.ko (`{}`) failed or warned:\n{log}",
+            process::display(&make)
+        );
+    }
+    Ok(dir.join("kwasm_bench_ref.ko"))
+}
+
+/// A guest timeout that the plan fits in: each measurement, each server
+/// start (the wasm variants compile first), and the boot and checks.
+/// (With `--icount` the guest's seconds take some three of the host's.)
+fn estimate(opts: &BenchOptions) -> Duration {
+    let per = opts.duration_ms + opts.warmup_ms + 4000;
+    let n = u64::from(opts.reps) * METRICS.len() as u64 * opts.conns.len() as u64 * VARIANTS.len() as u64;
+    let t = Duration::from_millis(n * per) + Duration::from_secs(u64::from(opts.reps) * 2 * 240 + 900);
+    if opts.icount {
+        t * 3
+    } else {
+        t
+    }
+}
+
+pub fn bench(paths: &Paths, opts: &BenchOptions) -> Result<i32> {
+    let k = setup::setup(paths, &[opts.kernel])?.remove(0);
+    Apt::default().ensure_installed(&[FONT_PACKAGE])?;
+    let kref = build_kref(paths, &k)?;
+    let argv = vec![
+        "/bin/kwasm-guest-tests".to_string(),
+        "--bench".into(),
+        "--reps".into(),
+        opts.reps.to_string(),
+        "--duration-ms".into(),
+        opts.duration_ms.to_string(),
+        "--warmup-ms".into(),
+        opts.warmup_ms.to_string(),
+        "--engine".into(),
+        opts.engine.clone(),
+        "--conns".into(),
+        opts.conns.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+    ];
+    let action = GuestAction::Command(argv);
+    let (k, initramfs) = guest::prepare_with(
+        paths,
+        opts.kernel,
+        &action,
+        true,
+        "bench",
+        &[(KREF_GUEST_PATH.to_string(), kref)],
+    )?;
+    let timeout = opts.timeout.unwrap_or_else(|| estimate(opts));
+    eprintln!(
+        "xtask: booting {} for the benchmark (at most {} min)",
+        k.release,
+        timeout.as_secs().div_ceil(60)
+    );
+    let boot_opts = BootOptions {
+        timeout: Some(timeout),
+        echo: true,
+        append: None,
+    };
+    let load_before = load_average();
+    let qemu_extra: &[&str] = if opts.icount { &ICOUNT } else { &[] };
+    let r = guest::boot_with(paths, &k, &initramfs, "bench", false, &boot_opts, qemu_extra)?;
+    let passed = guest::report(&k, &r);
+    let mut ms = Vec::new();
+    let mut bad_lines = Vec::new();
+    for line in &r.verdict.guest_output {
+        match parse_line(line) {
+            Some(Ok(m)) => ms.push(m),
+            Some(Err(bad)) => bad_lines.push(bad),
+            None => {}
+        }
+    }
+    if ms.is_empty() {
+        bail!("the guest reported no measurement: see {}", r.serial_log.display());
+    }
+    let f = facts(&k, &r.verdict, load_before);
+    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+    std::fs::write(opts.out.join("README.md"), markdown(opts, &f, &ms, &bad_lines))?;
+    std::fs::write(
+        opts.out.join("results.json"),
+        serde_json::to_string_pretty(&results_json(opts, &f, &ms))? + "\n",
+    )?;
+    draw_chart(
+        paths,
+        &chart_tables(&ms),
+        &opts.out.join("chart.png"),
+        &format!(
+            "kwasm benchmark, Linux {} under QEMU TCG{}",
+            k.release,
+            if opts.icount { " (-icount)" } else { "" }
+        ),
+    )?;
+    let failed = ms.iter().filter(|m| m.result.is_err()).count();
+    eprintln!(
+        "xtask: {} measurements, {failed} failed; wrote {}/README.md, results.json, chart.png",
+        ms.len(),
+        opts.out.display()
+    );
+    Ok(if passed && failed == 0 && bad_lines.is_empty() {
+        0
+    } else {
+        1
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measurement_lines_parse() {
+        let ok = r#"KWASM-BENCH 2 kwasm echo-pingpong 16 ok {"workload":"echo-pingpong","conns":16,"size":64,"ops_per_s":1234.5,"errors":0}"#;
+        let m = parse_line(ok).unwrap().unwrap();
+        assert_eq!(
+            (m.rep, m.variant.as_str(), m.workload.as_str(), m.conns),
+            (2, "kwasm", "echo-pingpong", 16)
+        );
+        assert_eq!(m.result.unwrap()["ops_per_s"], 1234.5);
+
+        let fail = "KWASM-BENCH 1 kref http-close 256 FAIL loadgen exit status: 1: conn 3: reset";
+        let m = parse_line(fail).unwrap().unwrap();
+        assert_eq!(m.result.unwrap_err(), "loadgen exit status: 1: conn 3: reset");
+
+        let mismatch = r#"KWASM-BENCH 1 native echo-stream 1 ok {"workload":"echo-pingpong","conns":1,"errors":0}"#;
+        assert!(parse_line(mismatch).unwrap().unwrap().result.is_err());
+        assert!(parse_line("KWASM-BENCH x native").unwrap().is_err());
+        assert!(parse_line("KWASM-TEST a PASS").is_none());
+    }
+
+    #[test]
+    fn medians_and_ratios() {
+        let s = Stats {
+            values: vec![3.0, 1.0, 2.0, 10.0],
+            failed: 1,
+        };
+        assert_eq!((s.median(), s.min(), s.max()), (Some(2.5), Some(1.0), Some(10.0)));
+        assert_eq!(Stats::default().median(), None);
+        let line = |v: &str, x: f64| Measurement {
+            rep: 1,
+            variant: v.into(),
+            workload: "echo-stream".into(),
+            conns: 1,
+            result: Ok(json!({ "mib_per_s": x, "ops_per_s": 1.0 })),
+        };
+        let t = tabulate(&[line("kwasm", 30.0), line("native", 20.0)], throughput);
+        assert_eq!(ratio(&t, "echo-stream", 1, "kwasm", "native"), Some(1.5));
+        assert_eq!(ratio(&t, "echo-stream", 1, "kwasm", "kref"), None);
+    }
+}
