@@ -288,9 +288,12 @@ void kwasm_waitq_free(struct wait_queue_head *wq)
 	kfree(wq);
 }
 
+/* Wakes the poller's task if it sleeps; the common case (it does not: it
+ * is busy serving) costs a barrier, not the queue's lock (as epoll). */
 void kwasm_waitq_wake(struct wait_queue_head *wq)
 {
-	wake_up_interruptible(wq);
+	if (wq_has_sleeper(wq))
+		wake_up_interruptible(wq);
 }
 
 /* Sleeps on `wq` unless `*ready` is set (looked at once queued, so a

@@ -94,6 +94,9 @@ pub struct Poller {
     removed: Vec<Box<Item>>,
     /// Level-triggered items the last wait reported: looked at again.
     again: Vec<*const Item>,
+    /// The previous `again`, kept for its capacity (a wait with many
+    /// ready connections must not reallocate the list every time).
+    spare: Vec<*const Item>,
     /// Scratch list of one wait's candidates (kept for its capacity).
     candidates: Vec<*const Item>,
     generation: u64,
@@ -114,6 +117,7 @@ impl Poller {
             items: BTreeMap::new(),
             removed: Vec::new(),
             again: Vec::new(),
+            spare: Vec::new(),
             candidates: Vec::new(),
             generation: 0,
             shared: Box::new(Shared {
@@ -240,14 +244,18 @@ impl Poller {
         if freed_any {
             self.removed.retain(|i| i.queued.load(Ordering::Acquire));
         }
-        for p in core::mem::take(&mut self.again) {
+        // What the last wait left to look at again, in the spare list; the
+        // new `again` starts empty with the spare's capacity.
+        core::mem::swap(&mut self.again, &mut self.spare);
+        for &p in &self.spare {
             // SAFETY: `again` only holds registered items (remove() drops
-            // an item's pointer from it).
+            // an item's pointer from it, and removes nothing meanwhile).
             let item = unsafe { &*p };
             if item.seen.replace(generation) != generation {
                 candidates.push(p);
             }
         }
+        self.spare.clear();
         for &p in &candidates {
             // SAFETY: as above; nothing was removed since.
             let item = unsafe { &*p };
