@@ -225,7 +225,7 @@ impl Poller {
         let generation = self.generation;
         let mut candidates = core::mem::take(&mut self.candidates);
         candidates.clear();
-        let mut popped = self.shared.ready.swap(ptr::null_mut(), Ordering::AcqRel);
+        let mut popped = reversed(self.shared.ready.swap(ptr::null_mut(), Ordering::AcqRel));
         let mut freed_any = false;
         while !popped.is_null() {
             // SAFETY: items on the stack are alive: registered ones are
@@ -284,6 +284,23 @@ impl Poller {
         }
         self.candidates = candidates;
     }
+}
+
+/// The ready stack's list in the order its items became ready (the stack
+/// pops the latest first): connections are served first come, first
+/// served, as from epoll's ready list, so none waits behind later ones.
+fn reversed(mut head: *mut Item) -> *mut Item {
+    let mut out: *mut Item = ptr::null_mut();
+    while !head.is_null() {
+        // SAFETY: a popped list belongs to the popping wait alone; its
+        // items are alive (see collect()).
+        let item = unsafe { &*head };
+        let next = item.next.load(Ordering::Relaxed);
+        item.next.store(out, Ordering::Relaxed);
+        out = head;
+        head = next;
+    }
+    out
 }
 
 impl Drop for Poller {
