@@ -28,12 +28,12 @@
 //! hands the socket to bench/kref's kwasm_bench_ref.ko, which serves in
 //! the kernel until a signal ends the process.
 
-use crate::serving::{drain, tail_text, Server, Tail, STOP_FOR};
+use crate::serving::{run_limited, Server, STOP_FOR};
 use crate::{expect, mark_kernel_log};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 const KWASM_KO: &str = "/lib/modules/kwasm.ko";
@@ -236,30 +236,10 @@ fn measure(opts: &Options, w: &Workload, conns: u32, addr: &str) -> Result<Strin
         .chain(["--warmup-ms".into(), opts.warmup_ms.to_string()])
         .collect();
     let cpu_before = cpu_times()?;
-    let mut child = pinned(LOADGEN_CPU, &argv)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run kwasm-loadgen: {e}"))?;
-    let (stdout, stderr) = (Tail::default(), Tail::default());
-    drain(child.stdout.take().unwrap(), stdout.clone(), None);
-    drain(child.stderr.take().unwrap(), stderr.clone(), None);
     // Connecting hundreds of sockets under TCG takes seconds; a minute
     // more than the run itself means the loadgen hangs.
-    let deadline = Duration::from_millis(opts.duration_ms + opts.warmup_ms) + Duration::from_secs(60);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("the loadgen ran over {deadline:?}: {}", tail_text(&stderr)));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let limit = Duration::from_millis(opts.duration_ms + opts.warmup_ms) + Duration::from_secs(60);
+    let done = run_limited(&mut pinned(LOADGEN_CPU, &argv), "the loadgen", limit)?;
     let busy = |cpu: &str| -> Result<f64, String> {
         let after = cpu_times()?;
         let (b0, t0) = cpu_before
@@ -269,26 +249,16 @@ fn measure(opts: &Options, w: &Workload, conns: u32, addr: &str) -> Result<Strin
         Ok((b1 - b0) as f64 / (t1 - t0).max(1) as f64)
     };
     let (server_busy, loadgen_busy) = (busy(SERVER_CPU)?, busy(LOADGEN_CPU)?);
-    // The drain threads finish with the pipes; give them a moment.
-    let json = (0..50)
-        .find_map(|_| {
-            let line = tail_text(&stdout);
-            (line.starts_with('{') && line.ends_with('}'))
-                .then_some(line)
-                .or_else(|| {
-                    std::thread::sleep(Duration::from_millis(10));
-                    None
-                })
-        })
-        .unwrap_or_default();
-    if status.success() && !json.is_empty() {
+    let json = done.stdout;
+    let json = if json.starts_with('{') && json.ends_with('}') { json } else { String::new() };
+    if done.status.success() && !json.is_empty() {
         // How busy each vCPU was while the loadgen ran: the JSON's first fields.
         Ok(format!(
             "{{\"server_cpu_busy\":{server_busy:.4},\"loadgen_cpu_busy\":{loadgen_busy:.4},{}",
             &json[1..]
         ))
     } else {
-        Err(format!("loadgen {status}: {} {}", tail_text(&stderr), json))
+        Err(format!("loadgen {}: {} {}", done.status, done.stderr, json))
     }
 }
 

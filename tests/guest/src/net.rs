@@ -135,7 +135,7 @@ fn http_server() -> Result<(), String> {
 fn http_std() -> Result<(), String> {
     let addr = "127.0.0.1:7320";
     let server = kwasm_server("native", "http-std.wasm", &["--tcplisten", addr], &[])
-        .or_else(|e| Err(format!("http-std: {e}")))?;
+        .map_err(|e| format!("http-std: {e}"))?;
     let r = load(addr, &["http", "--conns", "1"], 1000).and_then(|_| http_protocol(addr));
     let output = server.output();
     r.map_err(|e| format!("{e}; server: {output}"))?;

@@ -17,11 +17,11 @@ pub const READY_FOR: Duration = Duration::from_secs(300);
 pub const STOP_FOR: Duration = Duration::from_secs(5);
 
 /// The last TAIL_BYTES a child wrote.
-pub type Tail = Arc<Mutex<VecDeque<u8>>>;
+type Tail = Arc<Mutex<VecDeque<u8>>>;
 
 const TAIL_BYTES: usize = 2048;
 
-pub fn tail_text(tail: &Tail) -> String {
+fn tail_text(tail: &Tail) -> String {
     let t = tail.lock().unwrap();
     String::from_utf8_lossy(&t.iter().copied().collect::<Vec<u8>>())
         .trim()
@@ -30,7 +30,7 @@ pub fn tail_text(tail: &Tail) -> String {
 
 /// Copies what `from` says into `tail`, and tells `ready` when a line
 /// says "listening on".
-pub fn drain(from: impl Read + Send + 'static, tail: Tail, ready: Option<mpsc::Sender<()>>) -> JoinHandle<()> {
+fn drain(from: impl Read + Send + 'static, tail: Tail, ready: Option<mpsc::Sender<()>>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut ready = ready;
         for line in BufReader::new(from).split(b'\n') {
@@ -182,18 +182,23 @@ pub fn json_number(json: &str, key: &str) -> Option<f64> {
     rest[..end].trim().parse().ok()
 }
 
-/// Runs `kwasm-loadgen ARGS` (through `prefix`, e.g. `nsenter`, if any)
-/// and waits at most `limit` for it. Err: it could not run, hung, or
-/// found wrong responses (its own message).
-pub fn loadgen(prefix: &[&str], args: &[&str], limit: Duration) -> Result<Load, String> {
-    let argv: Vec<&str> = prefix.iter().copied().chain(["kwasm-loadgen"]).chain(args.iter().copied()).collect();
-    let mut child = Command::new(argv[0])
-        .args(&argv[1..])
+/// What a command that ran to its end said.
+pub struct Finished {
+    pub status: ExitStatus,
+    /// The last bytes of its stdout and stderr.
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` (`what` names it in errors) and waits at most `limit` for
+/// it; Err if it could not start or ran over (it is killed then).
+pub fn run_limited(cmd: &mut Command, what: &str, limit: Duration) -> Result<Finished, String> {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run kwasm-loadgen: {e}"))?;
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
     let (stdout, stderr) = (Tail::default(), Tail::default());
     let readers = [
         drain(child.stdout.take().unwrap(), stdout.clone(), None),
@@ -207,7 +212,7 @@ pub fn loadgen(prefix: &[&str], args: &[&str], limit: Duration) -> Result<Load, 
         if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("kwasm-loadgen {} ran over {limit:?}: {}", args.join(" "), tail_text(&stderr)));
+            return Err(format!("{what} ran over {limit:?}: {}", tail_text(&stderr)));
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -215,18 +220,28 @@ pub fn loadgen(prefix: &[&str], args: &[&str], limit: Duration) -> Result<Load, 
     for r in readers {
         let _ = r.join();
     }
-    let json = tail_text(&stdout);
+    Ok(Finished {
+        status,
+        stdout: tail_text(&stdout),
+        stderr: tail_text(&stderr),
+    })
+}
+
+/// Runs `kwasm-loadgen ARGS` (through `prefix`, e.g. `nsenter`, if any)
+/// and waits at most `limit` for it. Err: it could not run, hung, or
+/// found wrong responses (its own message).
+pub fn loadgen(prefix: &[&str], args: &[&str], limit: Duration) -> Result<Load, String> {
+    let argv: Vec<&str> = prefix.iter().copied().chain(["kwasm-loadgen"]).chain(args.iter().copied()).collect();
+    let what = format!("kwasm-loadgen {}", args.join(" "));
+    let done = run_limited(Command::new(argv[0]).args(&argv[1..]), &what, limit)?;
+    let json = done.stdout;
     let ops = json_number(&json, "ops").unwrap_or(0.0) as u64;
     let errors = json_number(&json, "errors").unwrap_or(0.0) as u64;
-    if !status.success() || errors > 0 {
-        return Err(format!(
-            "kwasm-loadgen {}: {status}, {errors} errors: {} (stdout {json})",
-            args.join(" "),
-            tail_text(&stderr)
-        ));
+    if !done.status.success() || errors > 0 {
+        return Err(format!("{what}: {}, {errors} errors: {} (stdout {json})", done.status, done.stderr));
     }
     if ops == 0 {
-        return Err(format!("kwasm-loadgen {}: no operation completed: {json}", args.join(" ")));
+        return Err(format!("{what}: no operation completed: {json}"));
     }
     Ok(Load { json, ops })
 }
