@@ -131,7 +131,8 @@ impl SockAddr {
         self.len = len.min(28);
     }
 
-    /// The family an address of this socket family must have.
+    /// The Linux address family (`AF_INET`, `AF_INET6`) of a kwasm_net
+    /// socket family: what the kernel takes, and what its addresses carry.
     pub fn family_of(family: i32) -> Result<u16, Errno> {
         match family {
             FAMILY_IPV4 => Ok(AF_INET),

@@ -6,10 +6,6 @@
 use super::ffi::{self, int_result};
 use super::file::FileRef;
 
-/// `AF_INET`, `AF_INET6`.
-pub const AF_INET: i32 = 2;
-pub const AF_INET6: i32 = 10;
-
 /// `MSG_*` flags of recv/send.
 pub const MSG_PEEK: i32 = 0x2;
 pub const MSG_DONTWAIT: i32 = 0x40;
@@ -47,7 +43,8 @@ fn len_result(n: i32) -> Result<usize, i32> {
     int_result(n).map(|_| n as usize)
 }
 
-/// `socket(family, SOCK_STREAM, IPPROTO_TCP)`: a new TCP socket's file.
+/// `socket(family, SOCK_STREAM, IPPROTO_TCP)` (`family`: `AF_INET` or
+/// `AF_INET6`): a new TCP socket's file.
 pub fn open_stream(family: i32, nonblock: bool) -> Result<FileRef, i32> {
     // SAFETY: process context; the result is a new file reference or ERR_PTR.
     FileRef::from_raw(unsafe { ffi::kwasm_sock_open(family, nonblock) })

@@ -80,10 +80,8 @@ fn install(cx: &mut Context, sock: FileRef) -> Result<u32, Errno> {
 }
 
 fn open(cx: &mut Context, family: i32, kind: i32, flags: i32) -> Result<u32, Errno> {
-    let af = match SockAddr::family_of(family)? {
-        2 => net::AF_INET,
-        _ => net::AF_INET6,
-    };
+    // Linux's AF_INET or AF_INET6, as the kernel takes it.
+    let af = i32::from(SockAddr::family_of(family)?);
     if kind != KIND_STREAM {
         return Err(errno::NOTSUP);
     }

@@ -132,7 +132,7 @@ impl Poller {
         if self.items.contains_key(&fd) {
             return Err(errno::EXIST);
         }
-        let item = Box::new(Item {
+        let mut item = Box::new(Item {
             target: WakeTarget::new(Item::wake),
             shared: &*self.shared,
             next: AtomicPtr::new(ptr::null_mut()),
@@ -144,7 +144,6 @@ impl Poller {
             waiter: None,
             file: file.share(),
         });
-        let mut item = item;
         // SAFETY: the target lives in the boxed item, which does not move
         // and is freed only after its waiter is dropped (field order, and
         // `remove` drops the waiter first).
