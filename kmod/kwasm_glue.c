@@ -16,6 +16,8 @@
 #include <linux/timekeeping.h>
 #include <linux/uio.h>
 #include <linux/hrtimer.h>
+#include <linux/kdebug.h>
+#include <linux/sched/task_stack.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -33,6 +35,7 @@ long kwasm_rust_ioctl(void **private_data, unsigned int cmd, unsigned long arg);
 void kwasm_rust_release(void *private_data);
 void kwasm_rust_stack_entry(void *arg);
 void kwasm_rust_tick(void *data);
+void kwasm_rust_die(unsigned long sp, unsigned long task_stack_lo, unsigned long task_stack_hi);
 
 /* One-line wrappers, called from rust/src/platform/ffi.rs only. */
 void *kwasm_kvmalloc(size_t size);
@@ -296,6 +299,22 @@ void kwasm_write_s_cet(u64 val)
 	wrmsrl(MSR_IA32_S_CET, val);
 }
 
+/* When the kernel dies, Rust says where the dying context's stack pointer
+ * was (platform/stack.rs): the kernel's unwinder knows only its own stacks. */
+static int kwasm_die_notify(struct notifier_block *nb, unsigned long val, void *data)
+{
+	struct die_args *args = data;
+	unsigned long stack = (unsigned long)task_stack_page(current);
+
+	if (val == DIE_OOPS && args->regs)
+		kwasm_rust_die(args->regs->sp, stack, stack + THREAD_SIZE);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block kwasm_die_nb = {
+	.notifier_call = kwasm_die_notify,
+};
+
 static bool selftest;
 module_param(selftest, bool, 0444);
 MODULE_PARM_DESC(selftest, "Run the module's self-tests (allocator, W^X code memory) at load and refuse to load if one fails");
@@ -359,6 +378,7 @@ static int __init kwasm_init(void)
 	err = misc_register(&kwasm_device);
 	if (err)
 		goto out_rust;
+	register_die_notifier(&kwasm_die_nb);
 	return 0;
 out_rust:
 	kwasm_rust_exit();
@@ -369,6 +389,7 @@ out_wq:
 
 static void __exit kwasm_exit(void)
 {
+	unregister_die_notifier(&kwasm_die_nb);
 	misc_deregister(&kwasm_device);
 	kwasm_rust_exit();
 	/* Drains the file releases still queued. */

@@ -31,14 +31,33 @@ pub fn run() -> Result<u32, Failure> {
     let mut n = 0;
     allocator(&mut n)?;
     code_memory(&mut n)?;
+    stack_guard(&mut n)?;
     Ok(n)
+}
+
+/// A private stack's lowest page is its read-only guard; the page above it
+/// and the top page are writable.
+fn stack_guard(n: &mut u32) -> Result<(), Failure> {
+    use crate::platform::pte::{protection, PAGE_SIZE};
+    use crate::platform::stack::{Stack, STACK_SIZE};
+    let stack = Stack::new().ok_or(Failure("a private stack can be allocated"))?;
+    let base = stack.base();
+    check(protection(base).is_some_and(|(w, _)| !w), "a private stack's guard page is read-only", n)?;
+    // SAFETY: both addresses lie inside the live stack's mapping.
+    let (above, top) = unsafe { (base.add(PAGE_SIZE), base.add(STACK_SIZE - 1)) };
+    check(
+        protection(above).is_some_and(|(w, _)| w) && protection(top).is_some_and(|(w, _)| w),
+        "a private stack above its guard page is writable",
+        n,
+    )
 }
 
 /// W^X code memory: a page of code is writable and not executable until
 /// published, executable and not writable after, and back before it is
 /// freed; and published code really runs.
 fn code_memory(n: &mut u32) -> Result<(), Failure> {
-    use crate::platform::codemem::{protection, KernelCodeMemory, PAGE_SIZE};
+    use crate::platform::codemem::KernelCodeMemory;
+    use crate::platform::pte::{protection, PAGE_SIZE};
     use wasmtime::CustomCodeMemory;
     // endbr64; mov eax, 42; ret
     const CODE: [u8; 10] = [0xf3, 0x0f, 0x1e, 0xfa, 0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3];

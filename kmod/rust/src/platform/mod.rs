@@ -6,7 +6,8 @@
 //! copies, credentials, the panic path; for running wasm: the caller's
 //! files and paths beneath its preopens (`fs`), sockets (`net`) and
 //! wait-queue readiness (`waiter`), clocks and randomness, scheduling and
-//! signals, a private stack, an epoch timer, CPU features, W^X code memory,
+//! signals, a private stack, an epoch timer, CPU features, page protection
+//! (`pte`: W^X code memory, stack guard pages),
 //! the wasm section (FPU, IBT), and the hooks Wasmtime's `no_std` build
 //! asks its embedder for (`task`: thread-local slots, `sync`: locks).
 
@@ -25,6 +26,7 @@ pub mod fs;
 pub mod net;
 mod panic;
 pub mod params;
+pub mod pte;
 pub mod sched;
 pub mod section;
 pub mod stack;
