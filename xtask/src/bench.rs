@@ -532,7 +532,7 @@ fn results_json(opts: &BenchOptions, f: &Facts, ms: &[Measurement]) -> Value {
         "command": opts.command_line,
         "date": f.date,
         "kernel": f.kernel,
-        "guest": {"accel": "tcg", "cpu": "max", "vcpus": guest::VCPUS, "memory": guest::MEMORY},
+        "guest": {"accel": "tcg", "cpu": guest::CPU, "vcpus": guest::VCPUS, "memory": guest::MEMORY},
         "host": {
             "cpu": f.host_cpu,
             "cpus": f.host_cpus,
@@ -711,7 +711,7 @@ pub fn bench(paths: &Paths, opts: &BenchOptions) -> Result<i32> {
     let boot_opts = BootOptions {
         timeout: Some(timeout),
         echo: true,
-        append: None,
+        ..Default::default()
     };
     let load_before = load_average();
     let qemu_extra: &[&str] = if opts.icount { &ICOUNT } else { &[] };

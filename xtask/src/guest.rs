@@ -18,6 +18,17 @@ const BUSYBOX: &str = "/bin/busybox";
 /// The guest machine: QEMU's `-m` and `-smp`.
 pub const MEMORY: &str = "1G";
 pub const VCPUS: &str = "2";
+/// The guest CPU: QEMU's `max`, without CMPXCHG16B. QEMU 7.2's TCG (what
+/// Debian 12 ships) computes the flags of `cmpxchg16b` from a stale
+/// condition-code state: every flag but ZF comes out wrong, and when the
+/// stale state says "flags are in CC_SRC" they are a register's value,
+/// system bits (IF, TF, NT, AC, VM, ...) included. An interrupt taken right
+/// after the instruction pushes those bits and its IRET loads them. Linux
+/// runs `cmpxchg16b` on every SLUB fast-path allocation; this is what
+/// double-faulted 6.12 guests in `kmalloc` (docs/reliability.md). Without
+/// the feature the kernel uses its own emulation (pushf/cli/popf) and never
+/// executes the instruction; the guest test `rig-cmpxchg16b` checks it.
+pub const CPU: &str = "max,cx16=off";
 
 /// The guest's user-space programs, built static for musl.
 pub struct GuestBinaries {
@@ -248,12 +259,19 @@ pub fn build_initramfs(
     Ok(())
 }
 
+#[derive(Default)]
 pub struct BootOptions {
     pub timeout: Option<Duration>,
     /// Copy the serial console to our stdout while it runs.
     pub echo: bool,
     /// Extra kernel command-line parameters.
     pub append: Option<String>,
+    /// QEMU's `-cpu` instead of [`CPU`] (e.g. `max`, to show the emulator
+    /// defect [`CPU`] works around).
+    pub cpu: Option<String>,
+    /// vCPUs instead of [`VCPUS`] (more than the host has cores changes
+    /// how guest threads interleave).
+    pub vcpus: Option<u32>,
 }
 
 pub struct BootResult {
@@ -263,22 +281,25 @@ pub struct BootResult {
     pub elapsed: Duration,
 }
 
-fn qemu_command(k: &Kernel, initramfs: &Path, kernel_log: &Path, interactive: bool, append: Option<&str>) -> Command {
+fn qemu_command(k: &Kernel, initramfs: &Path, kernel_log: &Path, interactive: bool, opts: &BootOptions) -> Command {
     let mut cmdline = String::from("console=ttyS1 panic=-1 loglevel=7 printk.time=1");
-    if let Some(extra) = append {
+    if let Some(extra) = &opts.append {
         cmdline.push(' ');
         cmdline.push_str(extra);
     }
+    let vcpus = opts.vcpus.map_or_else(|| VCPUS.to_string(), |n| n.to_string());
     let mut q = Command::new("qemu-system-x86_64");
     q.args([
         "-accel",
         "tcg",
         "-cpu",
-        "max",
+        opts.cpu.as_deref().unwrap_or(CPU),
         "-m",
         MEMORY,
         "-smp",
-        VCPUS,
+        &vcpus,
+    ]);
+    q.args([
         // Two network cards on one emulated segment (a QEMU hub, nothing
         // on the host): tests reach a server through a real interface by
         // putting the second card in its own network namespace.
@@ -375,7 +396,7 @@ pub fn boot_with(
     let serial_log = logs.join(format!("{}-{name}.log", k.release));
     let kernel_log = logs.join(format!("{}-{name}.kernel.log", k.release));
     let _ = std::fs::remove_file(&kernel_log);
-    let mut q = qemu_command(k, initramfs, &kernel_log, interactive, opts.append.as_deref());
+    let mut q = qemu_command(k, initramfs, &kernel_log, interactive, opts);
     q.args(qemu_extra);
     if !process::on_path("qemu-system-x86_64") {
         bail!("qemu-system-x86_64 not found: run `cargo xtask setup`");
@@ -512,7 +533,11 @@ fn nic_module(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
     let out = paths.initramfs_dir().join(format!("{}-e1000.ko", k.release));
     let xz = process::output(Command::new("xz").arg("-dc").arg(&shipped))?;
     if !xz.status.success() {
-        bail!("xz -dc {} failed: {}", shipped.display(), String::from_utf8_lossy(&xz.stderr).trim());
+        bail!(
+            "xz -dc {} failed: {}",
+            shipped.display(),
+            String::from_utf8_lossy(&xz.stderr).trim()
+        );
     }
     std::fs::create_dir_all(paths.initramfs_dir())?;
     std::fs::write(&out, &xz.stdout).with_context(|| format!("writing {}", out.display()))?;
@@ -572,6 +597,8 @@ pub fn boot_command(paths: &Paths, args: BootArgs) -> Result<i32> {
         timeout: (!args.shell).then(|| Duration::from_secs(args.timeout)),
         echo: true,
         append: args.append,
+        cpu: args.cpu,
+        ..Default::default()
     };
     let r = boot(paths, &k, &initramfs, name, args.shell, &opts)?;
     Ok(if report(&k, &r) { 0 } else { 1 })
@@ -597,7 +624,7 @@ pub fn demo(paths: &Paths, line: KernelLine) -> Result<i32> {
     let opts = BootOptions {
         timeout: Some(Duration::from_secs(300)),
         echo: false,
-        append: None,
+        ..Default::default()
     };
     let r = boot(paths, &k, &initramfs, "demo", false, &opts)?;
     println!("--- guest ({}) ---", k.release);

@@ -17,7 +17,9 @@ mod module;
 mod paths;
 mod process;
 mod setup;
+mod soak;
 mod spec;
+mod symbolize;
 mod test;
 mod verdict;
 mod vmlinux;
@@ -98,6 +100,12 @@ enum Command {
     /// bench/kref's in-kernel C, driven alike by kwasm-loadgen; writes
     /// bench/results/ (README.md, results.json, chart.png).
     Bench(BenchArgs),
+    /// The reliability campaign (not part of `test`): boot one kernel N times
+    /// with a guest test plan (default: the stress plan) or once with a long
+    /// mixed soak; every boot's outcome is appended to
+    /// docs/reliability/boots.tsv, a failed boot's logs and symbolized trace
+    /// kept under target/soak/. Exits non-zero if any boot was not clean.
+    Soak(SoakArgs),
     /// Set up, build, boot a kernel, load kwasm.ko and run the example programs in it.
     Demo {
         #[arg(long, value_parser = parse_kernel, default_value = "6.12")]
@@ -141,6 +149,9 @@ pub struct BootArgs {
     /// Extra kernel command-line parameters (e.g. `preempt=none`).
     #[arg(long)]
     append: Option<String>,
+    /// QEMU's `-cpu` model instead of the rig's (`max,cx16=off`).
+    #[arg(long)]
+    cpu: Option<String>,
     /// Command to run in the guest (after `--`).
     #[arg(last = true)]
     command: Vec<String>,
@@ -182,6 +193,40 @@ pub struct BenchArgs {
     /// Guest timeout in seconds [default: an estimate from the plan].
     #[arg(long)]
     timeout: Option<u64>,
+}
+
+#[derive(Args)]
+pub struct SoakArgs {
+    #[arg(long, value_parser = parse_kernel, default_value = "6.12")]
+    kernel: KernelLine,
+    /// How many boots.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    boots: u32,
+    /// Guest tests to run (comma-separated; `insmod` is added first), or
+    /// `all` for the whole suite [default: the stress plan].
+    #[arg(long, conflicts_with = "minutes")]
+    only: Option<String>,
+    /// vCPUs (more than the host's cores changes interleavings).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16))]
+    smp: Option<u32>,
+    /// Keep every host core busy while the guest runs.
+    #[arg(long)]
+    host_load: bool,
+    /// The kernel's own debugging on (slub_debug=FZPU, init_on_free,
+    /// page_poison, KFENCE on every sample; debug_pagealloc where built in).
+    #[arg(long)]
+    hardened: bool,
+    /// One long soak of this many minutes instead: 32 instances of mixed
+    /// compute, output, file I/O, sockets and kills.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=600))]
+    minutes: Option<u32>,
+    /// QEMU's `-cpu` model instead of the rig's (`max` shows the emulator
+    /// defect the rig works around).
+    #[arg(long)]
+    cpu: Option<String>,
+    /// Use the module and guest binaries as they are; build nothing.
+    #[arg(long)]
+    no_build: bool,
 }
 
 fn parse_kernel(s: &str) -> Result<KernelLine, String> {
@@ -277,5 +322,19 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(status.code().unwrap_or(1))
         }
         Command::Spec { kernels } => spec::report(&paths, &kernels.selected()),
+        Command::Soak(args) => soak::soak(
+            &paths,
+            &soak::SoakOptions {
+                kernel: args.kernel,
+                boots: if args.minutes.is_some() { 1 } else { args.boots },
+                only: args.only,
+                vcpus: args.smp,
+                host_load: args.host_load,
+                hardened: args.hardened,
+                minutes: args.minutes,
+                cpu: args.cpu,
+                build: !args.no_build,
+            },
+        ),
     }
 }

@@ -141,8 +141,7 @@ pub fn report(paths: &Paths, lines: &[KernelLine]) -> Result<i32> {
         eprintln!("xtask: running the spec testsuite on {}", k.release);
         let opts = BootOptions {
             timeout: Some(Duration::from_secs(1800)),
-            echo: false,
-            append: None,
+            ..Default::default()
         };
         let r = guest::boot(paths, &k, &initramfs, "spec", false, &opts)?;
         guest::report(&k, &r);

@@ -129,7 +129,7 @@ fn tail(text: &str, n: usize) -> Vec<&str> {
 /// lockup late in the hostile corpus of a full CI run, in Pulley code that
 /// reaches a yield point every millisecond; run alone, never. (Each hostile
 /// case is marked in the kernel log, should it come back.)
-fn test_cmdline(line: KernelLine) -> &'static str {
+pub fn test_cmdline(line: KernelLine) -> &'static str {
     match line {
         KernelLine::V6_1 => "preempt=none watchdog_thresh=2 rcupdate.rcu_cpu_stall_timeout=5",
         KernelLine::V6_12 => "preempt=full watchdog_thresh=2 rcupdate.rcu_cpu_stall_timeout=5",
@@ -156,6 +156,7 @@ fn guest_tests(paths: &Paths, line: KernelLine, opts: &TestOptions, results: &mu
         timeout: Some(opts.timeout),
         echo: opts.verbose,
         append: Some(test_cmdline(line).to_string()),
+        ..Default::default()
     };
     let mut r = match guest::boot(paths, &k, &initramfs, "test", false, &boot_opts) {
         Ok(r) => r,

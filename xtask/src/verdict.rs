@@ -155,7 +155,7 @@ fn strip_timestamp(line: &str) -> &str {
     t
 }
 
-fn is_problem(line: &str) -> bool {
+pub fn is_problem(line: &str) -> bool {
     KERNEL_PROBLEMS.iter().any(|p| line.contains(p))
 }
 

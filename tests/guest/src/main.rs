@@ -16,6 +16,7 @@ mod hostile;
 mod net;
 mod module;
 mod raw;
+mod rig;
 mod run;
 mod serving;
 mod session;
@@ -73,6 +74,22 @@ fn main() -> ExitCode {
         Some("--kref-serve") => {
             return bench::kref_serve(args.get(2).map(String::as_str), args.get(3).map(String::as_str))
         }
+        Some("--long-soak") => {
+            // The module first, as the test plans do.
+            for (name, test) in rig::TESTS
+                .iter()
+                .chain(module::TESTS.iter().filter(|(n, _)| *n == "insmod"))
+            {
+                mark_kernel_log(&format!("kwasm-guest-tests: {name}"));
+                if let Err(reason) = test() {
+                    println!("KWASM-TEST {name} FAIL {}", reason.replace('\n', " | "));
+                    return ExitCode::FAILURE;
+                }
+                println!("KWASM-TEST {name} PASS");
+            }
+            mark_kernel_log("kwasm-guest-tests: long-soak");
+            return stress::long_soak(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20));
+        }
         Some("--fpu-burner") => return run::fpu_burner(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10)),
         _ => {}
     }
@@ -89,8 +106,9 @@ fn main() -> ExitCode {
         println!("kwasm-guest-tests: {name} skipped on this boot");
     }
     let mut failed = 0;
-    for (name, test) in module::TESTS
+    for (name, test) in rig::TESTS
         .iter()
+        .chain(module::TESTS)
         .chain(run::TESTS)
         .chain(session::TESTS)
         .chain(hostile::TESTS)

@@ -219,7 +219,7 @@ fn real_interface() -> Result<(), String> {
     r
 }
 
-fn server(engine: &str, addr: &str, args: &[&str]) -> Result<Child, String> {
+pub(crate) fn server(engine: &str, addr: &str, args: &[&str]) -> Result<Child, String> {
     Command::new("kwasm")
         .args(["run", "--engine", engine, "--tcplisten", addr, ECHO])
         .args(args)
@@ -245,7 +245,7 @@ fn connect(addr: &str) -> Result<TcpStream, String> {
 
 /// Sends `PAYLOAD` bytes (a pattern per client) from a second thread while
 /// reading the echo here; the echo must be the same bytes.
-fn round_trip(addr: &str, client: usize) -> Result<(), String> {
+pub(crate) fn round_trip(addr: &str, client: usize) -> Result<(), String> {
     let stream = connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
     let data: Vec<u8> = (0..PAYLOAD).map(|i| (i * 31 + client * 7 + i / 4096) as u8).collect();

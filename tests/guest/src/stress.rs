@@ -221,3 +221,155 @@ fn soak() -> Result<(), String> {
     println!("soak: 32 instances for {SOAK:?}: {runs} runs, all results correct; {memory}");
     Ok(())
 }
+
+/// What one worker of the long soak does, by its number.
+#[derive(Clone, Copy, Debug)]
+enum Work {
+    Compute,
+    Output,
+    Files,
+    Sockets,
+    Kill,
+}
+
+const LONG_SOAK_WORKERS: usize = 32;
+
+fn long_soak_work(i: usize) -> Work {
+    match i % 8 {
+        0 | 1 => Work::Compute,
+        2 | 3 | 7 => Work::Output,
+        4 => Work::Files,
+        5 => Work::Sockets,
+        _ => Work::Kill,
+    }
+}
+
+/// One run of worker `i`'s kind of work, checked; `round` varies engines,
+/// ports, victims and delays.
+fn long_soak_run(i: usize, round: usize, rng: &mut Rng, expected_output: &[u8]) -> Result<(), String> {
+    let engine = if (i / 8 + round).is_multiple_of(2) {
+        "native"
+    } else {
+        "pulley"
+    };
+    match long_soak_work(i) {
+        Work::Compute | Work::Output => soak_run(
+            if matches!(long_soak_work(i), Work::Compute) {
+                i & !1
+            } else {
+                i | 1
+            },
+            expected_output,
+        ),
+        Work::Files => {
+            let tree = std::path::PathBuf::from(format!("/tmp/long-soak/{i}"));
+            let _ = std::fs::remove_dir_all(&tree);
+            std::fs::create_dir_all("/tmp/long-soak").map_err(|e| e.to_string())?;
+            crate::wasi::fixture(&tree).map_err(|e| format!("fixture: {e}"))?;
+            let dir = format!("--dir={}::/sandbox", tree.display());
+            let out = kwasm(engine, &[&dir, "/share/kwasm/wasi/fs_files.wasm"])?;
+            expect(out.status.success(), || {
+                format!(
+                    "fs_files ({engine}): {} | {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )
+            })
+        }
+        Work::Sockets => {
+            let addr = format!("127.0.0.1:{}", 7400 + i);
+            let child = crate::net::server(engine, &addr, &["1"])?;
+            let client = crate::net::round_trip(&addr, i);
+            let out = child.wait_with_output().map_err(|e| e.to_string())?;
+            client.map_err(|e| format!("echo ({engine}): {e}"))?;
+            expect(out.status.success(), || {
+                format!("echo server ({engine}) ended {}", out.status)
+            })
+        }
+        Work::Kill => {
+            let (what, args) = VICTIMS[rng.below(VICTIMS.len() as u64) as usize];
+            let delay = Duration::from_millis(rng.below(400));
+            let signal = if rng.one_in(3) { libc::SIGINT } else { libc::SIGKILL };
+            let mut child = start(engine, args)?;
+            std::thread::sleep(delay);
+            // SAFETY: signalling our own child process.
+            unsafe { libc::kill(child.id() as i32, signal) };
+            reap(&mut child)
+                .map(|_| ())
+                .map_err(|e| format!("{what} ({engine}, signal {signal} after {delay:?}): {e}"))
+        }
+    }
+}
+
+/// `cargo xtask soak --minutes M`: 32 instances of mixed work (compute,
+/// output, file I/O under a preopen, an echo server and its client, kills
+/// at random moments) on both engines for `minutes`, every result checked;
+/// then nothing may run any more and kernel memory must be back at its
+/// baseline. Prints one KWASM-TEST line.
+pub fn long_soak(minutes: u64) -> std::process::ExitCode {
+    let result = (|| -> Result<String, String> {
+        let reference = Command::new("kwasm-reference")
+            .args([
+                &format!("{EXAMPLES}/stress.wasm"),
+                "--mib",
+                "4",
+                "--words",
+                "3000",
+                "--seed",
+                "3",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run kwasm-reference: {e}"))?;
+        expect(reference.status.success(), || "the reference run failed".into())?;
+        let expected = reference.stdout;
+        // Warm the caches of every kind of work first, as the soak does.
+        let mut rng = Rng::new(0x6c6f_6e67);
+        for i in 0..8 {
+            long_soak_run(i, 0, &mut rng, &expected).map_err(|e| format!("warm-up {i}: {e}"))?;
+        }
+        let before = kernel_memory()?;
+        let until = Instant::now() + Duration::from_secs(minutes * 60);
+        let runs = AtomicUsize::new(0);
+        let errors: Vec<String> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..LONG_SOAK_WORKERS)
+                .map(|i| {
+                    let (runs, expected) = (&runs, &expected);
+                    s.spawn(move || -> Result<(), String> {
+                        let mut rng = Rng::new(0x736f_616b ^ i as u64);
+                        for round in 0.. {
+                            long_soak_run(i, round, &mut rng, expected)
+                                .map_err(|e| format!("worker {i} ({:?}) round {round}: {e}", long_soak_work(i)))?;
+                            runs.fetch_add(1, Ordering::Relaxed);
+                            if Instant::now() >= until {
+                                break;
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .filter_map(|w| w.join().unwrap_or_else(|_| Err("a worker panicked".into())).err())
+                .collect()
+        });
+        expect(errors.is_empty(), || errors.join(" || "))?;
+        let memory = back_to_baseline("after the long soak", before)?;
+        Ok(format!(
+            "long soak: {LONG_SOAK_WORKERS} instances of mixed work for {minutes} min: {} runs, all correct; {memory}",
+            runs.into_inner()
+        ))
+    })();
+    match result {
+        Ok(summary) => {
+            println!("{summary}");
+            println!("KWASM-TEST long-soak PASS");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("KWASM-TEST long-soak FAIL {}", e.replace('\n', " | "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

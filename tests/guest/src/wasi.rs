@@ -336,7 +336,7 @@ fn fresh(work: &Path, trees: &[&Path]) -> std::io::Result<()> {
 }
 
 /// The fixture every program starts from.
-fn fixture(root: &Path) -> std::io::Result<()> {
+pub(crate) fn fixture(root: &Path) -> std::io::Result<()> {
     let p = |name: &str| root.join(name);
     std::fs::create_dir(root)?;
     std::fs::write(p("hello.txt"), b"hello, sandbox\n")?;
