@@ -34,7 +34,7 @@ int kwasm_rust_open(void **private_data);
 long kwasm_rust_ioctl(void **private_data, unsigned int cmd, unsigned long arg);
 void kwasm_rust_release(void *private_data);
 void kwasm_rust_stack_entry(void *arg);
-void kwasm_rust_tick(void *data);
+bool kwasm_rust_tick(void);
 void kwasm_rust_die(unsigned long sp, unsigned long task_stack_lo, unsigned long task_stack_hi);
 
 /* One-line wrappers, called from rust/src/platform/ffi.rs only. */
@@ -55,9 +55,7 @@ ssize_t kwasm_file_write(struct file *file, const void *buf, size_t len);
 ssize_t kwasm_file_read(struct file *file, void *buf, size_t len);
 umode_t kwasm_file_mode(struct file *file);
 unsigned int kwasm_file_flags(struct file *file);
-void *kwasm_ticker_new(void *data);
-void kwasm_ticker_start(void *ticker);
-void kwasm_ticker_free(void *ticker);
+void kwasm_ticker_start(void);
 void kwasm_file_put(struct file *file);
 u64 kwasm_pte_read(pte_t *pte);
 void kwasm_pte_write(pte_t *pte, u64 val);
@@ -167,47 +165,26 @@ unsigned int kwasm_file_flags(struct file *file)
 	return file->f_flags;
 }
 
-/* A periodic hard-irq timer calling kwasm_rust_tick(data) every
- * KWASM_TICK_NS until freed. Hard irq, not a timer_list: softirqs can be
- * deferred to ksoftirqd, which cannot run while wasm holds a CPU on a
- * non-preemptible kernel, and the tick is what makes wasm yield. */
+/* The module's epoch ticker (rust/src/platform/ticker.rs): a hard-irq
+ * timer every KWASM_TICK_NS while kwasm_rust_tick() asks for more. Hard irq,
+ * not a timer_list: softirqs can be deferred to ksoftirqd, which cannot run
+ * while wasm holds a CPU on a non-preemptible kernel, and the tick is what
+ * makes wasm yield. */
 #define KWASM_TICK_NS (1000 * 1000)
 
-struct kwasm_ticker {
-	struct hrtimer timer;
-	void *data;
-};
+static struct hrtimer kwasm_tick_timer;
 
-static enum hrtimer_restart kwasm_ticker_fire(struct hrtimer *timer)
+static enum hrtimer_restart kwasm_tick(struct hrtimer *timer)
 {
-	struct kwasm_ticker *t = container_of(timer, struct kwasm_ticker, timer);
-
-	kwasm_rust_tick(t->data);
+	if (!kwasm_rust_tick())
+		return HRTIMER_NORESTART;
 	hrtimer_forward_now(timer, ns_to_ktime(KWASM_TICK_NS));
 	return HRTIMER_RESTART;
 }
 
-void *kwasm_ticker_new(void *data)
+void kwasm_ticker_start(void)
 {
-	struct kwasm_ticker *t = kzalloc(sizeof(*t), GFP_KERNEL_ACCOUNT);
-
-	if (t) {
-		t->data = data;
-		hrtimer_init(&t->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-		t->timer.function = kwasm_ticker_fire;
-	}
-	return t;
-}
-
-void kwasm_ticker_start(void *ticker)
-{
-	hrtimer_start(&((struct kwasm_ticker *)ticker)->timer, ns_to_ktime(KWASM_TICK_NS), HRTIMER_MODE_REL_HARD);
-}
-
-void kwasm_ticker_free(void *ticker)
-{
-	hrtimer_cancel(&((struct kwasm_ticker *)ticker)->timer);
-	kfree(ticker);
+	hrtimer_start(&kwasm_tick_timer, ns_to_ktime(KWASM_TICK_NS), HRTIMER_MODE_REL_HARD);
 }
 
 /*
@@ -372,6 +349,8 @@ static int __init kwasm_init(void)
 	kwasm_put_wq = alloc_workqueue("kwasm_put", 0, 0);
 	if (!kwasm_put_wq)
 		return -ENOMEM;
+	hrtimer_init(&kwasm_tick_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	kwasm_tick_timer.function = kwasm_tick;
 	err = kwasm_rust_init(selftest);
 	if (err)
 		goto out_wq;
@@ -392,6 +371,8 @@ static void __exit kwasm_exit(void)
 	unregister_die_notifier(&kwasm_die_nb);
 	misc_deregister(&kwasm_device);
 	kwasm_rust_exit();
+	/* No run is left to register an engine (open files pin the module). */
+	hrtimer_cancel(&kwasm_tick_timer);
 	/* Drains the file releases still queued. */
 	destroy_workqueue(kwasm_put_wq);
 }

@@ -34,6 +34,7 @@ pub const TESTS: &[Test] = &[
     ("run-fuel-native", || fuel("native")),
     ("run-no-lockup-native", || no_lockup("native")),
     ("run-no-lockup-pulley", || no_lockup("pulley")),
+    ("run-asleep-costs-no-ticks", asleep_costs_no_ticks),
     ("run-sigint-native", || signal("native", libc::SIGINT, "spin")),
     ("run-sigkill-native", || signal("native", libc::SIGKILL, "spin")),
     ("run-sigint-pulley", || signal("pulley", libc::SIGINT, "spin_calls")),
@@ -425,6 +426,65 @@ fn no_lockup(engine: &str) -> Result<(), String> {
         &invoke(engine, "loop.wat", &["--timeout", "6s"], "spin", &[])?,
         "timeout",
     )
+}
+
+/// Local timer interrupts so far, all CPUs (`LOC` in /proc/interrupts).
+fn timer_interrupts() -> Result<u64, String> {
+    let table = std::fs::read_to_string("/proc/interrupts").map_err(|e| e.to_string())?;
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("LOC:"))
+        .ok_or("/proc/interrupts has no LOC row")?;
+    Ok(row.split_whitespace().skip(1).map_while(|w| w.parse::<u64>().ok()).sum())
+}
+
+/// Timer interrupts per second over two seconds.
+fn timer_rate() -> Result<u64, String> {
+    let before = timer_interrupts()?;
+    std::thread::sleep(Duration::from_secs(2));
+    Ok((timer_interrupts()? - before) / 2)
+}
+
+/// Programs asleep in a host call cost no timer interrupts of their own:
+/// the module has one epoch timer for all running instances (it used to be
+/// one 1 kHz timer per instance, running even while its program slept).
+/// One sleeper, then sixteen: the timer interrupt rate must not grow by
+/// anything like the 15 000 a second fifteen more timers would add.
+fn asleep_costs_no_ticks() -> Result<(), String> {
+    let sleeper = || {
+        Command::new("kwasm")
+            .args(["run", "--timeout", "30s", "--invoke", "sleep_an_hour", "/share/kwasm/hostile/poll.wat"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run kwasm: {e}"))
+    };
+    let mut children = vec![sleeper()?];
+    std::thread::sleep(Duration::from_millis(1500));
+    let one = timer_rate();
+    for _ in 0..15 {
+        match sleeper() {
+            Ok(c) => children.push(c),
+            Err(e) => {
+                children.iter_mut().for_each(|c| drop(c.kill()));
+                return Err(e);
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let sixteen = timer_rate();
+    let asleep = Command::new("kwasm").arg("ps").output().map(|o| text(&o).0.lines().count().saturating_sub(1));
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let (one, sixteen, asleep) = (one?, sixteen?, asleep.map_err(|e| e.to_string())?);
+    println!("run: timer interrupts/s with 1 program asleep: {one}, with {asleep} asleep: {sixteen}");
+    expect(asleep == 16, || format!("kwasm ps listed {asleep} programs, not the 16 asleep"))?;
+    expect(sixteen < one + 3000, || {
+        format!("16 programs asleep raised timer interrupts from {one}/s to {sixteen}/s")
+    })
 }
 
 fn fuel(engine: &str) -> Result<(), String> {

@@ -152,9 +152,7 @@ extern "C" {
     pub fn kwasm_file_read(file: *mut File, buf: *mut c_void, len: usize) -> isize;
     pub fn kwasm_file_mode(file: *mut File) -> u16;
     pub fn kwasm_file_flags(file: *mut File) -> c_uint;
-    pub fn kwasm_ticker_new(data: *mut c_void) -> *mut c_void;
-    pub fn kwasm_ticker_start(ticker: *mut c_void);
-    pub fn kwasm_ticker_free(ticker: *mut c_void);
+    pub fn kwasm_ticker_start();
     pub fn kwasm_file_put(file: *mut File);
     pub fn kwasm_pte_read(pte: *mut c_void) -> u64;
     pub fn kwasm_pte_write(pte: *mut c_void, val: u64);

@@ -178,7 +178,7 @@ pub fn enter<S: AsContextMut<Data = RunState>, R>(
     f: impl FnOnce(&mut S) -> R,
 ) -> Result<R, Report> {
     let mut cx = store.as_context_mut();
-    let ticker = Ticker::start(cx.engine()).ok_or_else(|| load_failed("out of memory starting the epoch timer"))?;
+    let ticker = Ticker::start(cx.engine()).ok_or_else(|| load_failed("the epoch ticker has no free slot"))?;
     let state = cx.data_mut();
     state.status = status;
     state.limits.status = status;
