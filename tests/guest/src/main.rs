@@ -90,6 +90,9 @@ fn main() -> ExitCode {
             mark_kernel_log("kwasm-guest-tests: long-soak");
             return stress::long_soak(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20));
         }
+        Some("--user-space-soak") => {
+            return stress::user_space_soak(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(60))
+        }
         Some("--fpu-burner") => return run::fpu_burner(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10)),
         _ => {}
     }

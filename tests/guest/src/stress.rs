@@ -253,14 +253,12 @@ fn long_soak_run(i: usize, round: usize, rng: &mut Rng, expected_output: &[u8]) 
         "pulley"
     };
     match long_soak_work(i) {
-        Work::Compute | Work::Output => soak_run(
-            if matches!(long_soak_work(i), Work::Compute) {
-                i & !1
-            } else {
-                i | 1
-            },
-            expected_output,
-        ),
+        // soak_run's instance number picks the work (even: compute) and
+        // the engine (0 and 1 mod 4: native).
+        Work::Compute | Work::Output => {
+            let output = matches!(long_soak_work(i), Work::Output) as usize;
+            soak_run(output + if engine == "native" { 0 } else { 2 }, expected_output)
+        }
         Work::Files => {
             let tree = std::path::PathBuf::from(format!("/tmp/long-soak/{i}"));
             let _ = std::fs::remove_dir_all(&tree);
@@ -371,5 +369,50 @@ pub fn long_soak(minutes: u64) -> std::process::ExitCode {
             println!("KWASM-TEST long-soak FAIL {}", e.replace('\n', " | "));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The rig's control for the soak (`kwasm-guest-tests --user-space-soak
+/// SECONDS`, no module loaded): the same 32-way load made of user-space
+/// processes only — the output program under Wasmtime in user space — to
+/// tell what such a load does to the guest kernel without kwasm.
+pub fn user_space_soak(seconds: u64) -> std::process::ExitCode {
+    let run = || {
+        Command::new("kwasm-reference")
+            .args([&format!("{EXAMPLES}/stress.wasm"), "--mib", "4", "--words", "3000", "--seed", "3"])
+            .stdin(Stdio::null())
+            .output()
+    };
+    let Ok(expected) = run().map(|o| o.stdout) else {
+        println!("KWASM-TEST user-space-soak FAIL cannot run kwasm-reference");
+        return std::process::ExitCode::FAILURE;
+    };
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let runs = AtomicUsize::new(0);
+    let wrong = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..32 {
+            s.spawn(|| {
+                while Instant::now() < until {
+                    let ok = run().is_ok_and(|o| o.status.success() && o.stdout == expected);
+                    runs.fetch_add(1, Ordering::Relaxed);
+                    if !ok {
+                        wrong.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    println!(
+        "user-space soak: 32 processes for {seconds} s: {} runs, {} wrong",
+        runs.into_inner(),
+        wrong.load(Ordering::Relaxed)
+    );
+    let ok = wrong.into_inner() == 0;
+    println!("KWASM-TEST user-space-soak {}", if ok { "PASS" } else { "FAIL wrong output" });
+    if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }
