@@ -91,8 +91,7 @@ impl Drop for Stack {
 }
 
 /// Where a stack pointer lies, for the report when the kernel dies.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Place {
+enum Place {
     /// In a private stack: how far above its guard page.
     Private { base: usize, used: usize },
     /// In the guard page of a private stack: it overflowed.
@@ -104,7 +103,7 @@ pub enum Place {
 
 /// Classifies `sp` against the private stacks with these bases and the task
 /// stack `[task_lo, task_hi)`.
-pub fn place(sp: usize, bases: impl Iterator<Item = usize>, task_lo: usize, task_hi: usize) -> Place {
+fn place(sp: usize, bases: impl Iterator<Item = usize>, task_lo: usize, task_hi: usize) -> Place {
     for base in bases.filter(|&b| b != 0) {
         if (base..base + GUARD).contains(&sp) {
             return Place::Guard { base };
