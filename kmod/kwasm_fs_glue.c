@@ -57,6 +57,7 @@ ssize_t kwasm_file_pread(struct file *file, void *buf, size_t len, loff_t pos);
 ssize_t kwasm_file_pwrite(struct file *file, const void *buf, size_t len, loff_t pos);
 void kwasm_file_set_flags(struct file *file, unsigned int mask, unsigned int flags);
 bool kwasm_file_writable(struct file *file);
+bool kwasm_file_append_only(struct file *file);
 int kwasm_read_dir(struct file *dir, void *data);
 struct dentry *kwasm_dentry_of(const struct path *path);
 void kwasm_lock_parent(const struct path *parent);
@@ -161,16 +162,26 @@ ssize_t kwasm_file_pwrite(struct file *file, const void *buf, size_t len, loff_t
 }
 
 /* fcntl(F_SETFL)'s store (setfl() is not exported). */
+/* As fcntl(F_SETFL) does: the I/O paths read the flags from f_iocb_flags,
+ * computed from f_flags at open, so it follows every change (without it a
+ * cleared O_APPEND kept appending). */
 void kwasm_file_set_flags(struct file *file, unsigned int mask, unsigned int flags)
 {
 	spin_lock(&file->f_lock);
 	file->f_flags = (file->f_flags & ~mask) | (flags & mask);
+	file->f_iocb_flags = iocb_flags(file);
 	spin_unlock(&file->f_lock);
 }
 
 bool kwasm_file_writable(struct file *file)
 {
 	return file->f_mode & FMODE_WRITE;
+}
+
+/* An append-only inode (chattr +a): fcntl(F_SETFL) may not clear O_APPEND. */
+bool kwasm_file_append_only(struct file *file)
+{
+	return IS_APPEND(file_inode(file));
 }
 
 static bool kwasm_dir_actor(struct dir_context *ctx, const char *name, int len, loff_t pos, u64 ino, unsigned int type)

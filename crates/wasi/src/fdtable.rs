@@ -40,10 +40,12 @@ pub(crate) struct Entry<F> {
     pub filetype: u8,
     pub base: u64,
     pub inheriting: u64,
-    /// Rights are enforced once the program narrowed them with
-    /// `fd_fdstat_set_rights` (on this fd or the directory it was opened
-    /// from). Until then they are only reported, as in wasmtime-wasi, and
-    /// the platform's own checks (open mode) decide.
+    /// Rights are enforced once the program narrowed this fd's rights
+    /// with `fd_fdstat_set_rights`. Until then they are only reported, as
+    /// in wasmtime-wasi, and the platform's own checks (open mode) decide.
+    /// Narrowing a directory restricts what may be done through it, never
+    /// what a file opened through it may do (path_open gives every new fd
+    /// the rights of its open mode, as wasmtime-wasi does).
     pub narrowed: bool,
 }
 

@@ -164,7 +164,10 @@ pub fn path_link<H: Host + ?Sized>(
 /// As wasmtime-wasi: the file is opened for reading unless only writing
 /// was asked for, and for writing if FD_WRITE, CREAT or TRUNC say so; the
 /// sync fdflags are NOTSUP; DIRECTORY with CREAT, EXCL or TRUNC is INVAL;
-/// a directory opened through a file fd is NOTDIR.
+/// a directory opened through a file fd is NOTDIR. Of the rights asked
+/// for only FD_READ and FD_WRITE count, for the open mode; the fd's rights
+/// are what that mode allows ([`opened_rights`]); `rights_inheriting` is
+/// checked for unknown bits and otherwise ignored.
 pub fn path_open<H: Host + ?Sized>(
     host: &mut H,
     cx: &mut Wasi<H::File>,
@@ -233,16 +236,14 @@ pub fn path_open<H: Host + ?Sized>(
         } else {
             Kind::File
         };
+        // The new fd's rights come from its open mode alone, as in
+        // wasmtime-wasi: neither the rights asked for nor a narrowed
+        // directory's inheriting rights take any away (a program asking
+        // for FD_READ only still gets a writable file with CREAT, and may
+        // change its flags), so it can do exactly what it can under
+        // wasmtime-wasi. Narrowing stays the fd's own.
         let computed = opened_rights(ft, how.read, how.write);
-        let mut entry = Entry::new(file, kind, ft, computed, computed);
-        if d.narrowed {
-            // Once the program narrowed the directory's rights, what it
-            // opens gets no more than the directory passes on.
-            entry.base &= rights_base & d.inheriting;
-            entry.inheriting &= rights_inheriting & d.inheriting;
-            entry.narrowed = true;
-        }
-        let new_fd = cx.fds.push(entry)?;
+        let new_fd = cx.fds.push(Entry::new(file, kind, ft, computed, computed))?;
         mem.write_u32(opened_fd, new_fd)
     })())
 }

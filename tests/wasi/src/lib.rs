@@ -96,6 +96,12 @@ const ERRNO: [&str; 77] = [
     "notcapable",
 ];
 
+/// The WASI errno name of `n` (`?` if unknown): for programs that call
+/// preview 1 directly and print its errno.
+pub fn errno_name(n: u16) -> &'static str {
+    ERRNO.get(usize::from(n)).copied().unwrap_or("?")
+}
+
 /// An error as the programs print it: kind and WASI errno.
 pub fn err(e: &io::Error) -> String {
     match e.raw_os_error() {

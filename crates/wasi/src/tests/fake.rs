@@ -218,7 +218,12 @@ impl Host for Fake {
         match f {
             FakeFile::Real { file, flags } => {
                 if flags.get() & fdflags::APPEND != 0 {
-                    (&*file).seek(SeekFrom::End(0)).map_err(io)?;
+                    // O_APPEND: at the end, then the position after it; a
+                    // refused write (read-only file) moves nothing.
+                    let end = file.metadata().map_err(io)?.len();
+                    let n = file.write_at(data, end).map_err(io)?;
+                    (&*file).seek(SeekFrom::Start(end + n as u64)).map_err(io)?;
+                    return Ok(n);
                 }
                 (&*file).write(data).map_err(io)
             }
@@ -236,7 +241,13 @@ impl Host for Fake {
     }
 
     fn pwrite(&mut self, f: &FakeFile, data: &[u8], offset: u64) -> Result<usize, Errno> {
-        self.real(f)?.write_at(data, offset).map_err(io)
+        let file = self.real(f)?;
+        // Linux: pwrite on an O_APPEND file appends (the position stays).
+        let at = match f {
+            FakeFile::Real { flags, .. } if flags.get() & fdflags::APPEND != 0 => file.metadata().map_err(io)?.len(),
+            _ => offset,
+        };
+        file.write_at(data, at).map_err(io)
     }
 
     fn seek(&mut self, f: &FakeFile, offset: i64, whence: Whence) -> Result<u64, Errno> {
@@ -376,7 +387,9 @@ impl Host for Fake {
         if how.create {
             if how.exclusive { o.create_new(true) } else { o.create(true) };
         }
-        o.append(how.append);
+        // APPEND stays the fake's own flag (write() honours it), so that
+        // clearing it with set_fdflags really stops appending, as it does
+        // on the kernel's file.
         let file = o.open(&p).map_err(io)?;
         let mut flags = 0;
         if how.append {

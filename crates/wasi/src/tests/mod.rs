@@ -10,6 +10,7 @@ mod hostile;
 mod paths;
 mod poll;
 mod readdir;
+mod open_modes;
 mod sock;
 
 use crate::*;

@@ -92,6 +92,7 @@ extern "C" {
     pub fn kwasm_file_pwrite(file: *mut File, buf: *const c_void, len: usize, pos: i64) -> isize;
     pub fn kwasm_file_set_flags(file: *mut File, mask: c_uint, flags: c_uint);
     pub fn kwasm_file_writable(file: *mut File) -> bool;
+    pub fn kwasm_file_append_only(file: *mut File) -> bool;
     pub fn kwasm_read_dir(dir: *mut File, data: *mut c_void) -> c_int;
     pub fn kwasm_lock_parent(parent: *const RawPath);
     pub fn kwasm_unlock_parent(parent: *const RawPath);

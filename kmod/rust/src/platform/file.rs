@@ -184,6 +184,12 @@ impl FileRef {
         unsafe { ffi::kwasm_file_set_flags(self.file, mask, flags) }
     }
 
+    /// The inode is append-only (`chattr +a`): O_APPEND cannot be cleared.
+    pub fn append_only(&self) -> bool {
+        // SAFETY: the file (and so its inode) is alive while we hold it.
+        unsafe { ffi::kwasm_file_append_only(self.file) }
+    }
+
     pub fn writable(&self) -> bool {
         // SAFETY: reads the held file's mode.
         unsafe { ffi::kwasm_file_writable(self.file) }

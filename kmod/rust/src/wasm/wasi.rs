@@ -267,6 +267,13 @@ impl Host for KernelHost {
         if flags & fdflags::NONBLOCK != 0 {
             open |= O_NONBLOCK;
         }
+        // The struct file's own O_APPEND is what write(2) and pwrite(2)
+        // consult, so clearing it here really stops appending (wasmtime-wasi
+        // keeps the flag per fd and appends itself; the bytes end up the
+        // same). As fcntl(F_SETFL): an append-only inode keeps O_APPEND.
+        if (f.flags() ^ open) & O_APPEND != 0 && f.append_only() {
+            return Err(errno::PERM);
+        }
         f.set_flags(O_APPEND | O_NONBLOCK, open);
         Ok(())
     }
