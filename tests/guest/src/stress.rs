@@ -229,29 +229,27 @@ fn soak_round(until: Instant, expected_output: &[u8]) -> Result<usize, String> {
     Ok(runs.into_inner())
 }
 
-/// 32 instances at once on two CPUs for a minute, half computing and half
-/// writing output, on both engines; every result checked.
-fn soak() -> Result<(), String> {
+/// What the soaks' output program prints under Wasmtime in user space.
+fn reference_output() -> Result<Vec<u8>, String> {
     let reference = Command::new("kwasm-reference")
-        .args([
-            &format!("{EXAMPLES}/stress.wasm"),
-            "--mib",
-            "4",
-            "--words",
-            "3000",
-            "--seed",
-            "3",
-        ])
+        .args([&format!("{EXAMPLES}/stress.wasm"), "--mib", "4", "--words", "3000", "--seed", "3"])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run kwasm-reference: {e}"))?;
     expect(reference.status.success(), || "the reference run failed".into())?;
+    Ok(reference.stdout)
+}
+
+/// 32 instances at once on two CPUs for a minute, half computing and half
+/// writing output, on both engines; every result checked.
+fn soak() -> Result<(), String> {
+    let expected = reference_output()?;
     let _threshold = OvercommitStallThreshold::set();
     // One round first: the baseline is the kernel with 32 programs' worth
     // of caches already warm.
-    soak_round(Instant::now(), &reference.stdout)?;
+    soak_round(Instant::now(), &expected)?;
     let before = kernel_memory()?;
-    let runs = soak_round(Instant::now() + SOAK, &reference.stdout)?;
+    let runs = soak_round(Instant::now() + SOAK, &expected)?;
     let memory = back_to_baseline("after the soak", before)?;
     println!("soak: 32 instances for {SOAK:?}: {runs} runs, all results correct; {memory}");
     Ok(())
@@ -341,21 +339,7 @@ fn long_soak_run(i: usize, round: usize, rng: &mut Rng, expected_output: &[u8]) 
 /// baseline. Prints one KWASM-TEST line.
 pub fn long_soak(minutes: u64) -> std::process::ExitCode {
     let result = (|| -> Result<String, String> {
-        let reference = Command::new("kwasm-reference")
-            .args([
-                &format!("{EXAMPLES}/stress.wasm"),
-                "--mib",
-                "4",
-                "--words",
-                "3000",
-                "--seed",
-                "3",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run kwasm-reference: {e}"))?;
-        expect(reference.status.success(), || "the reference run failed".into())?;
-        let expected = reference.stdout;
+        let expected = reference_output()?;
         let _threshold = OvercommitStallThreshold::set();
         // Warm the caches of every kind of work first, as the soak does.
         let mut rng = Rng::new(0x6c6f_6e67);
