@@ -253,21 +253,17 @@ fn soak_round(until: Instant, expected_output: &[u8]) -> Result<usize, String> {
 
 /// What the soaks' output program prints under Wasmtime in user space.
 fn reference_output() -> Result<Vec<u8>, String> {
-    let reference = Command::new("kwasm-reference")
-        .args([
-            &format!("{EXAMPLES}/stress.wasm"),
-            "--mib",
-            "4",
-            "--words",
-            "3000",
-            "--seed",
-            "3",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run kwasm-reference: {e}"))?;
+    let reference = reference_run().map_err(|e| format!("cannot run kwasm-reference: {e}"))?;
     expect(reference.status.success(), || "the reference run failed".into())?;
     Ok(reference.stdout)
+}
+
+/// One run of the soaks' output program under Wasmtime in user space.
+fn reference_run() -> std::io::Result<std::process::Output> {
+    Command::new("kwasm-reference")
+        .args([&format!("{EXAMPLES}/stress.wasm"), "--mib", "4", "--words", "3000", "--seed", "3"])
+        .stdin(Stdio::null())
+        .output()
 }
 
 /// 32 instances at once on two CPUs for a minute, half computing and half
@@ -461,20 +457,7 @@ pub fn long_soak(minutes: u64) -> std::process::ExitCode {
 /// processes only — the output program under Wasmtime in user space — to
 /// tell what such a load does to the guest kernel without kwasm.
 pub fn user_space_soak(seconds: u64) -> std::process::ExitCode {
-    let run = || {
-        Command::new("kwasm-reference")
-            .args([
-                &format!("{EXAMPLES}/stress.wasm"),
-                "--mib",
-                "4",
-                "--words",
-                "3000",
-                "--seed",
-                "3",
-            ])
-            .stdin(Stdio::null())
-            .output()
-    };
+    let run = reference_run;
     let Ok(expected) = run().map(|o| o.stdout) else {
         println!("KWASM-TEST user-space-soak FAIL cannot run kwasm-reference");
         return std::process::ExitCode::FAILURE;
