@@ -223,22 +223,30 @@ fn soak_run(i: usize, expected_output: &[u8]) -> Result<(), String> {
     })
 }
 
-/// Runs 32 instances at once, each repeating its program until `until`
-/// (at least once); returns how many runs there were.
-fn soak_round(until: Instant, expected_output: &[u8]) -> Result<usize, String> {
+/// Runs `n` workers at once, worker `i` calling `work(i, round, &mut its
+/// state)` for rounds 0, 1, ... until `until` (at least once); returns how
+/// many rounds they ran, or every worker's error.
+fn run_workers<S>(
+    n: usize,
+    until: Instant,
+    state: impl Fn(usize) -> S + Sync,
+    work: impl Fn(usize, usize, &mut S) -> Result<(), String> + Sync,
+) -> Result<usize, String> {
     let runs = AtomicUsize::new(0);
     let errors: Vec<String> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..32)
+        let workers: Vec<_> = (0..n)
             .map(|i| {
-                let runs = &runs;
+                let (runs, state, work) = (&runs, &state, &work);
                 s.spawn(move || -> Result<(), String> {
-                    loop {
-                        soak_run(i, expected_output)?;
+                    let mut mine = state(i);
+                    for round in 0.. {
+                        work(i, round, &mut mine)?;
                         runs.fetch_add(1, Ordering::Relaxed);
                         if Instant::now() >= until {
-                            return Ok(());
+                            break;
                         }
                     }
+                    Ok(())
                 })
             })
             .collect();
@@ -251,6 +259,12 @@ fn soak_round(until: Instant, expected_output: &[u8]) -> Result<usize, String> {
     Ok(runs.into_inner())
 }
 
+/// Runs 32 instances at once, each repeating its program until `until`
+/// (at least once); returns how many runs there were.
+fn soak_round(until: Instant, expected_output: &[u8]) -> Result<usize, String> {
+    run_workers(32, until, |_| (), |i, _, _| soak_run(i, expected_output))
+}
+
 /// What the soaks' output program prints under Wasmtime in user space.
 fn reference_output() -> Result<Vec<u8>, String> {
     let reference = reference_run().map_err(|e| format!("cannot run kwasm-reference: {e}"))?;
@@ -261,7 +275,15 @@ fn reference_output() -> Result<Vec<u8>, String> {
 /// One run of the soaks' output program under Wasmtime in user space.
 fn reference_run() -> std::io::Result<std::process::Output> {
     Command::new("kwasm-reference")
-        .args([&format!("{EXAMPLES}/stress.wasm"), "--mib", "4", "--words", "3000", "--seed", "3"])
+        .args([
+            &format!("{EXAMPLES}/stress.wasm"),
+            "--mib",
+            "4",
+            "--words",
+            "3000",
+            "--seed",
+            "3",
+        ])
         .stdin(Stdio::null())
         .output()
 }
@@ -404,39 +426,21 @@ pub fn long_soak(minutes: u64) -> std::process::ExitCode {
         }
         let before = kernel_memory()?;
         let caches = slab_caches();
-        let until = Instant::now() + Duration::from_secs(minutes * 60);
-        let runs = AtomicUsize::new(0);
-        let errors: Vec<String> = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..LONG_SOAK_WORKERS)
-                .map(|i| {
-                    let (runs, expected) = (&runs, &expected);
-                    s.spawn(move || -> Result<(), String> {
-                        let mut rng = Rng::new(0x736f_616b ^ i as u64);
-                        for round in 0.. {
-                            long_soak_run(i, round, &mut rng, expected)
-                                .map_err(|e| format!("worker {i} ({:?}) round {round}: {e}", long_soak_work(i)))?;
-                            runs.fetch_add(1, Ordering::Relaxed);
-                            if Instant::now() >= until {
-                                break;
-                            }
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .filter_map(|w| w.join().unwrap_or_else(|_| Err("a worker panicked".into())).err())
-                .collect()
-        });
-        expect(errors.is_empty(), || errors.join(" || "))?;
+        let runs = run_workers(
+            LONG_SOAK_WORKERS,
+            Instant::now() + Duration::from_secs(minutes * 60),
+            |i| Rng::new(0x736f_616b ^ i as u64),
+            |i, round, rng| {
+                long_soak_run(i, round, rng, &expected)
+                    .map_err(|e| format!("worker {i} ({:?}) round {round}: {e}", long_soak_work(i)))
+            },
+        )?;
         // The file workers' last trees are the test's own files.
         let _ = std::fs::remove_dir_all("/tmp/long-soak");
         let memory = back_to_baseline("after the long soak", before)
             .map_err(|e| format!("{e}; slab caches that grew: {}", slab_growth(&caches)))?;
         Ok(format!(
-            "long soak: {LONG_SOAK_WORKERS} instances of mixed work for {minutes} min: {} runs, all correct; {memory}",
-            runs.into_inner()
+            "long soak: {LONG_SOAK_WORKERS} instances of mixed work for {minutes} min: {runs} runs, all correct; {memory}"
         ))
     })();
     match result {
