@@ -22,7 +22,6 @@
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 #include <asm/fpu/api.h>
-#include <asm/irq_stack.h>
 #include <asm/msr.h>
 #include <asm/pgtable.h>
 #include <asm/tlbflush.h>
@@ -32,8 +31,7 @@ int kwasm_rust_init(bool selftest);
 void kwasm_rust_exit(void);
 int kwasm_rust_open(void **private_data);
 long kwasm_rust_ioctl(void **private_data, unsigned int cmd, unsigned long arg);
-void kwasm_rust_release(void *private_data);
-void kwasm_rust_stack_entry(void *arg);
+void kwasm_rust_release(void **private_data);
 bool kwasm_rust_tick(void);
 void kwasm_rust_die(unsigned long sp, unsigned long task_stack_lo, unsigned long task_stack_hi);
 
@@ -43,11 +41,13 @@ unsigned long kwasm_copy_from_user(void *to, const void __user *from, unsigned l
 unsigned long kwasm_copy_to_user(void __user *to, const void *from, unsigned long n);
 void __noreturn kwasm_bug(void);
 void *kwasm_vmalloc(unsigned long size);
-void kwasm_call_on_stack(void *stack_top, void *arg);
 void *kwasm_current(void);
 int kwasm_current_tgid(void);
 void kwasm_cond_resched(void);
 bool kwasm_signal_pending(void);
+int kwasm_pending_signal_kind(void);
+struct task_struct *kwasm_task_get(void);
+void kwasm_task_put(struct task_struct *task);
 u64 kwasm_clock_realtime_ns(void);
 u64 kwasm_clock_monotonic_ns(void);
 u64 kwasm_clock_task_cputime_ns(void);
@@ -92,13 +92,6 @@ void *kwasm_vmalloc(unsigned long size)
 	return __vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 }
 
-/* Runs kwasm_rust_stack_entry(arg) with rsp = stack_top (16-byte aligned;
- * the old rsp is saved at stack_top), as the kernel runs IRQs on their stack. */
-void kwasm_call_on_stack(void *stack_top, void *arg)
-{
-	call_on_stack(stack_top, kwasm_rust_stack_entry, ASM_CALL_ARG1, , [arg1] "r" (arg));
-}
-
 void *kwasm_current(void)
 {
 	return current;
@@ -117,6 +110,54 @@ void kwasm_cond_resched(void)
 bool kwasm_signal_pending(void)
 {
 	return signal_pending(current);
+}
+
+/*
+ * What the current task's pending signals will do when it returns to user
+ * space: 0 nothing pending, 1 end the process (SIGKILL, which a group exit
+ * also queues to every thread, or
+ * an unblocked signal whose action is the default one and that default is
+ * to terminate or dump core), 2 something the task survives (a stop, the
+ * freezer, a handler, an ignored signal; and anything at all while traced,
+ * since the tracer decides). The same tests get_signal() makes.
+ */
+int kwasm_pending_signal_kind(void)
+{
+	struct task_struct *t = current;
+	sigset_t pending;
+	int sig, kind = 2;
+
+	if (!signal_pending(t))
+		return 0;
+	if (fatal_signal_pending(t))
+		return 1;
+	if (t->ptrace)
+		return 2;
+	spin_lock_irq(&t->sighand->siglock);
+	sigorsets(&pending, &t->pending.signal, &t->signal->shared_pending.signal);
+	sigandnsets(&pending, &pending, &t->blocked);
+	for (sig = 1; sig <= _NSIG; sig++) {
+		if (sigismember(&pending, sig) &&
+		    t->sighand->action[sig - 1].sa.sa_handler == SIG_DFL &&
+		    !sig_kernel_ignore(sig) && !sig_kernel_stop(sig)) {
+			kind = 1;
+			break;
+		}
+	}
+	spin_unlock_irq(&t->sighand->siglock);
+	return kind;
+}
+
+/* A reference on the current task, so a parked run can tell its owner
+ * (the pointer stays unique while the reference is held). */
+struct task_struct *kwasm_task_get(void)
+{
+	return get_task_struct(current);
+}
+
+void kwasm_task_put(struct task_struct *task)
+{
+	put_task_struct(task);
 }
 
 u64 kwasm_clock_realtime_ns(void)
@@ -322,7 +363,7 @@ static long kwasm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 static int kwasm_release(struct inode *inode, struct file *file)
 {
-	kwasm_rust_release(file->private_data);
+	kwasm_rust_release(&file->private_data);
 	return 0;
 }
 

@@ -6,6 +6,9 @@ use crate::{Error, RequestHeader, UserBuf};
 pub const STATE_LOADING: u32 = 1;
 pub const STATE_RUNNING: u32 = 2;
 pub const STATE_ENDING: u32 = 3;
+/// Parked while its process is stopped, frozen, traced or in a signal
+/// handler; it carries on when the process does.
+pub const STATE_STOPPED: u32 = 4;
 
 /// Length of the NUL-padded program name in [`InstanceInfo`].
 pub const INSTANCE_NAME_LEN: usize = 64;

@@ -2,7 +2,7 @@
 
 use crate::device::Device;
 use anyhow::{bail, Context, Result};
-use kwasm_abi::list::{STATE_ENDING, STATE_LOADING, STATE_RUNNING};
+use kwasm_abi::list::{STATE_ENDING, STATE_LOADING, STATE_RUNNING, STATE_STOPPED};
 use kwasm_abi::{InstanceInfo, ENGINE_NATIVE, ENGINE_PULLEY};
 
 fn engine(e: u32) -> &'static str {
@@ -18,6 +18,7 @@ fn state(s: u32) -> &'static str {
         STATE_LOADING => "loading",
         STATE_RUNNING => "running",
         STATE_ENDING => "ending",
+        STATE_STOPPED => "stopped",
         _ => "?",
     }
 }

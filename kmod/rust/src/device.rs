@@ -1,6 +1,7 @@
 //! `/dev/kwasm`: who may open it, and what each ioctl does.
 
 use crate::platform::{cred, user::UserPtr};
+use crate::run::Ended;
 use crate::session::{self, Op, Session};
 use crate::MODULE_VERSION;
 use core::mem::size_of;
@@ -20,18 +21,26 @@ pub fn open() -> Result<(), Error> {
     }
 }
 
-pub fn ioctl(session: &AtomicPtr<Session>, cmd: u32, arg: UserPtr) -> Result<(), Error> {
+pub fn ioctl(session: &AtomicPtr<Session>, cmd: u32, arg: UserPtr) -> Result<Ended, Error> {
+    let replied = |r: Result<(), Error>| r.map(|()| Ended::Replied);
     match Command::decode(cmd).ok_or(Error::UnknownCommand)? {
-        Command::Version => version(arg),
-        Command::Run => crate::run::ioctl(arg),
-        Command::List => crate::list::ioctl(arg),
-        Command::Session => session::create(session, arg),
+        Command::Version => replied(version(arg)),
+        // The file is known by its private_data slot's address.
+        Command::Run => crate::run::ioctl(session as *const AtomicPtr<Session> as usize, arg),
+        Command::List => replied(crate::list::ioctl(arg)),
+        Command::Session => replied(session::create(session, arg)),
         Command::Instantiate => session::instantiate(session, arg),
         Command::Call => session::instance_op(session, Op::Call, arg),
         Command::Get => session::instance_op(session, Op::Get, arg),
         Command::Register => session::instance_op(session, Op::Register, arg),
         Command::Destroy => session::instance_op(session, Op::Destroy, arg),
     }
+}
+
+/// The last close of an open file: its parked runs end, then its session.
+pub fn release(slot: &AtomicPtr<Session>) {
+    crate::run::release(slot as *const AtomicPtr<Session> as usize);
+    session::release_slot(slot);
 }
 
 /// The handshake (see [`kwasm_abi::VersionInfo`]): the reply is written

@@ -83,6 +83,11 @@ pub unsafe extern "C" fn kwasm_rust_open(private_data: *mut *mut c_void) -> c_in
     }
 }
 
+/// The kernel's "restart this system call once the task has been to user
+/// space" (`ERESTARTNOINTR`, include/linux/errno.h): never seen by user
+/// space, whatever the task's signal handlers' flags.
+const ERESTARTNOINTR: c_long = 513;
+
 /// `ioctl()` on `/dev/kwasm`. Returns 0 or -errno.
 ///
 /// # Safety
@@ -92,21 +97,20 @@ pub unsafe extern "C" fn kwasm_rust_ioctl(private_data: *mut *mut c_void, cmd: c
     // SAFETY: the glue passes &file->private_data of the file the ioctl is on.
     let slot = unsafe { session_slot(private_data) };
     match device::ioctl(slot, cmd, UserPtr::new(arg as usize)) {
-        Ok(()) => 0,
+        Ok(run::Ended::Replied) => 0,
+        Ok(run::Ended::Parked) => -ERESTARTNOINTR,
         Err(e) => -(e.errno() as c_long),
     }
 }
 
-/// Last `close()` of an open `/dev/kwasm`: ends its session, if any.
+/// Last `close()` of an open `/dev/kwasm`: ends its parked runs and its
+/// session, if any.
 ///
 /// # Safety
-/// `private_data` is the file's `private_data` as the Rust side left it.
+/// `private_data` is `&file->private_data` of the file being released,
+/// after every ioctl on it has returned.
 #[no_mangle]
-pub unsafe extern "C" fn kwasm_rust_release(private_data: *mut c_void) {
-    if !private_data.is_null() {
-        // SAFETY: a non-null private_data is a session published by
-        // `session::create` (Box::into_raw), and release runs once, after
-        // every ioctl on the file has returned.
-        session::release(unsafe { alloc::boxed::Box::from_raw(private_data as *mut Session) });
-    }
+pub unsafe extern "C" fn kwasm_rust_release(private_data: *mut *mut c_void) {
+    // SAFETY: the glue passes &file->private_data of the file being released.
+    device::release(unsafe { session_slot(private_data) });
 }

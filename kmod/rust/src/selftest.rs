@@ -32,7 +32,50 @@ pub fn run() -> Result<u32, Failure> {
     allocator(&mut n)?;
     code_memory(&mut n)?;
     stack_guard(&mut n)?;
+    fibers(&mut n)?;
     Ok(n)
+}
+
+/// A fiber runs on its own stack, suspends and resumes where it was (its
+/// locals intact, whichever frame resumes it), and a cancelled one hears
+/// so and finishes.
+fn fibers(n: &mut u32) -> Result<(), Failure> {
+    use crate::platform::fiber::{Fiber, Resume, Step};
+    use crate::platform::stack::{Stack, STACK_SIZE};
+    let count = |how: Resume| {
+        let stack = Stack::new().ok_or(Failure("a private stack can be allocated"))?;
+        let (lo, hi) = (stack.base() as usize, stack.base() as usize + STACK_SIZE);
+        let mut fiber = Fiber::new(stack, move |suspender| {
+            let mut sum = 0u64;
+            let mut on_stack = true;
+            for i in 1..=3u64 {
+                let local = i;
+                on_stack &= (lo..hi).contains(&(&local as *const u64 as usize));
+                sum += local;
+                if suspender.suspend() == Resume::Cancel {
+                    return (sum, on_stack, true);
+                }
+            }
+            (sum, on_stack, false)
+        });
+        let mut suspended = 0;
+        loop {
+            // Resumed from a new frame each time, as a restarted ioctl is.
+            let step = core::hint::black_box(|f: &mut Fiber<'_, _>, r| f.resume(r))(&mut fiber, how);
+            match step {
+                Step::Suspended => suspended += 1,
+                Step::Done(r) => return Ok((r, suspended)),
+            }
+        }
+    };
+    let ((sum, on_stack, cancelled), suspended) = count(Resume::Continue)?;
+    check(
+        sum == 6 && on_stack && !cancelled && suspended == 3,
+        "a fiber suspends and resumes on its own stack",
+        n,
+    )?;
+    let ((sum, _, cancelled), suspended) = count(Resume::Cancel)?;
+    check(cancelled && sum == 1 && suspended == 1, "a cancelled fiber ends", n)
 }
 
 /// A private stack's lowest page is its read-only guard; the page above it

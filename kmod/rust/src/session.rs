@@ -3,8 +3,12 @@
 //! calling task and runs on the session's private stack, exactly as RUN
 //! does; instances stay until the file is closed.
 
+use crate::platform::fiber::{self, Fiber, Resume, Step};
+use crate::platform::sched::TaskRef;
 use crate::platform::stack::Stack;
-use crate::platform::task::Status;
+use crate::platform::task::{Status, TaskClaim};
+use crate::pr_err;
+use crate::run::Ended;
 use crate::platform::user::{read_name, read_request, read_values, write_values, UserPtr};
 use crate::wasm::{self, instantiate_failed, Report, RunState};
 use alloc::boxed::Box;
@@ -34,6 +38,24 @@ struct Inner {
     stack: Stack,
     /// `None` only while the session is being dropped.
     live: Option<Live>,
+    /// A CALL parked for a signal (see `crate::run`), until the same task
+    /// restarts it; any other request gets `Busy` meanwhile.
+    parked: Option<ParkedCall>,
+}
+
+/// A CALL between ioctls: the request (for its reply), the task entry it
+/// holds and the fiber it runs on (on the session's stack).
+struct Call {
+    req: InstanceRequest,
+    claim: TaskClaim,
+    fiber: Fiber<'static, Report>,
+}
+
+/// A parked CALL and what the restarted ioctl must match.
+struct ParkedCall {
+    task: TaskRef,
+    arg: usize,
+    call: Call,
 }
 
 struct Live {
@@ -53,7 +75,7 @@ pub fn create(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<(), Error> {
     let name = wasi.args.get(0).unwrap_or(b"?").to_vec();
     let task = wasm::claim_task(req.engine.engine, req.limits.max_memory, &name)?;
     let mut stack = Stack::new().ok_or(Error::OutOfMemory)?;
-    let live = stack.run(|| Live::new(&req, wasi, task.status()));
+    let live = fiber::run_on(&mut stack, || Live::new(&req, wasi, task.status()));
     drop(task);
     let report = match live {
         Err(report) => report,
@@ -66,6 +88,7 @@ pub fn create(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<(), Error> {
                     name,
                     stack,
                     live: Some(live),
+                    parked: None,
                 }),
             });
             let ptr = Box::into_raw(session);
@@ -85,19 +108,41 @@ pub fn create(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<(), Error> {
     arg.write(&req)
 }
 
-/// Ends a session when its file is closed: every instance, its memories
-/// and code go with the store.
-pub fn release(session: Box<Session>) {
+/// Ends the session in `slot`, if the file is one, when the file is
+/// closed (after every ioctl on it has returned).
+pub fn release_slot(slot: &AtomicPtr<Session>) {
+    let ptr = slot.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if !ptr.is_null() {
+        // SAFETY: a non-null slot holds a session published by `create`
+        // (Box::into_raw), taken out of the slot just now, once.
+        release(unsafe { Box::from_raw(ptr) });
+    }
+}
+
+/// Ends a session: every instance, its memories and code go with the
+/// store.
+fn release(session: Box<Session>) {
     let mut inner = session.inner.into_inner();
+    if let Some(ParkedCall { call, .. }) = inner.parked.take() {
+        // Resumed once, in the closing task, to unwind (as a parked RUN).
+        let Call { claim, mut fiber, .. } = call;
+        claim.attach();
+        if let Step::Suspended = fiber.resume(Resume::Cancel) {
+            pr_err!("a cancelled call parked again; the session's stack is kept");
+            core::mem::forget(fiber);
+            core::mem::forget(inner);
+            return;
+        }
+    }
     let live = inner.live.take();
     // Dropping a store frees its instances; do it on the private stack
     // where they ran, not on the task's small kernel stack.
-    inner.stack.run(move || drop(live));
+    fiber::run_on(&mut inner.stack, move || drop(live));
 }
 
 /// Runs `f` on the session in `slot`, if there is one and no other thread
 /// is using it.
-fn with(slot: &AtomicPtr<Session>, f: impl FnOnce(&mut Inner) -> Result<(), Error>) -> Result<(), Error> {
+fn with(slot: &AtomicPtr<Session>, f: impl FnOnce(&mut Inner) -> Result<Ended, Error>) -> Result<Ended, Error> {
     let ptr = slot.load(Ordering::Acquire);
     if ptr.is_null() {
         return Err(Error::NoSession);
@@ -117,13 +162,16 @@ fn with(slot: &AtomicPtr<Session>, f: impl FnOnce(&mut Inner) -> Result<(), Erro
 }
 
 /// INSTANTIATE
-pub fn instantiate(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<(), Error> {
+pub fn instantiate(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<Ended, Error> {
     with(slot, |inner| {
+        if inner.parked.is_some() {
+            return Err(Error::Busy);
+        }
         let mut req: InstantiateRequest = read_request(arg)?;
         let image = UserPtr::new(req.image.ptr as usize).read_bytes(req.image.len as usize)?;
         let task = wasm::claim_task(inner.engine, inner.max_memory, &inner.name)?;
         let live = inner.live.as_mut().ok_or(Error::NoSession)?;
-        let result = inner.stack.run(|| live.instantiate(image, task.status()));
+        let result = fiber::run_on(&mut inner.stack, || live.instantiate(image, task.status()));
         drop(task);
         let report = match result {
             Ok(handle) => {
@@ -133,7 +181,7 @@ pub fn instantiate(slot: &AtomicPtr<Session>, arg: UserPtr) -> Result<(), Error>
             Err(report) => report,
         };
         wasm::write_reply(&mut req.reply, &report)?;
-        arg.write(&req)
+        arg.write(&req).map(|()| Ended::Replied)
     })
 }
 
@@ -147,19 +195,40 @@ pub enum Op {
 }
 
 /// CALL, GET, REGISTER, DESTROY
-pub fn instance_op(slot: &AtomicPtr<Session>, op: Op, arg: UserPtr) -> Result<(), Error> {
+pub fn instance_op(slot: &AtomicPtr<Session>, op: Op, arg: UserPtr) -> Result<Ended, Error> {
     with(slot, |inner| {
-        let mut req: InstanceRequest = read_request(arg)?;
+        if let Some(parked) = inner.parked.take() {
+            if let (Op::Call, true) = (op, parked.arg == arg.addr() && parked.task.is_current()) {
+                return drive(inner, parked.call, arg);
+            }
+            inner.parked = Some(parked);
+            return Err(Error::Busy);
+        }
+        let req: InstanceRequest = read_request(arg)?;
         let name = read_name(req.name)?;
         let live = inner.live.as_mut().ok_or(Error::NoSession)?;
         let instance = live.instance(req.handle)?;
         let report = match op {
             Op::Call => {
                 let params = read_values(req.params)?;
-                let task = wasm::claim_task(inner.engine, inner.max_memory, &inner.name)?;
-                let report = inner.stack.run(|| live.call(instance, &name, &params, task.status()));
-                drop(task);
-                report
+                let claim = wasm::claim_task(inner.engine, inner.max_memory, &inner.name)?;
+                let status = claim.status();
+                let live: *mut Live = live;
+                // SAFETY: the session's stack is free (no other call runs:
+                // `busy`, and a parked call makes every other request
+                // Busy) and outlives the fiber (release ends a parked call
+                // before the stack goes). `live` is not touched by anyone
+                // else while the fiber exists, for the same reasons.
+                let fiber = unsafe {
+                    Fiber::on(inner.stack.top(), move |suspender| {
+                        let live = &mut *live;
+                        live.store.data_mut().parking.allow(Some(suspender));
+                        let report = live.call(instance, &name, &params, status);
+                        live.store.data_mut().parking.allow(None);
+                        report
+                    })
+                };
+                return drive(inner, Call { req, claim, fiber }, arg);
             }
             Op::Get => live.get(instance, &name),
             Op::Register => live.register(instance, &name),
@@ -168,11 +237,37 @@ pub fn instance_op(slot: &AtomicPtr<Session>, op: Op, arg: UserPtr) -> Result<()
                 Report::new(Outcome::Returned, String::new())
             }
         };
-        write_values(req.results, &report.results)?;
-        req.results_count = report.results.len() as u32;
-        wasm::write_reply(&mut req.reply, &report)?;
-        arg.write(&req)
+        reply(req, &report, arg)
     })
+}
+
+/// Runs a CALL until it returns (the reply is written) or parks.
+fn drive(inner: &mut Inner, mut call: Call, arg: UserPtr) -> Result<Ended, Error> {
+    call.claim.attach();
+    match call.fiber.resume(Resume::Continue) {
+        Step::Done(report) => {
+            let Call { req, claim, fiber } = call;
+            drop(fiber);
+            drop(claim);
+            reply(req, &report, arg)
+        }
+        Step::Suspended => {
+            call.claim.detach();
+            inner.parked = Some(ParkedCall {
+                task: TaskRef::current(),
+                arg: arg.addr(),
+                call,
+            });
+            Ok(Ended::Parked)
+        }
+    }
+}
+
+fn reply(mut req: InstanceRequest, report: &Report, arg: UserPtr) -> Result<Ended, Error> {
+    write_values(req.results, &report.results)?;
+    req.results_count = report.results.len() as u32;
+    wasm::write_reply(&mut req.reply, report)?;
+    arg.write(&req).map(|()| Ended::Replied)
 }
 
 impl Live {

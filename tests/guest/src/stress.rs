@@ -29,7 +29,7 @@ const SOAK: Duration = Duration::from_secs(60);
 pub const TESTS: &[Test] = &[("stress-kill-anytime", kill_anytime), ("stress-soak-32", soak)];
 
 /// The memory check both tests end with; also that `kwasm ps` is empty.
-fn back_to_baseline(what: &str, before: (i64, i64)) -> Result<String, String> {
+pub(crate) fn back_to_baseline(what: &str, before: (i64, i64)) -> Result<String, String> {
     let ps = Command::new("kwasm").arg("ps").output().map_err(|e| e.to_string())?;
     let listed = String::from_utf8_lossy(&ps.stdout).lines().skip(1).count();
     expect(listed == 0, || {
@@ -140,7 +140,9 @@ fn start(engine: &str, args: &[&str]) -> Result<Child, String> {
         .map_err(|e| format!("cannot run kwasm: {e}"))
 }
 
-/// Waits for `child` up to [`PROMPT`]; Err if it is still running.
+/// Waits for `child` up to [`PROMPT`]; Err if it is still running, saying
+/// where it was then (state, kernel wait channel and stack, its `kwasm ps`
+/// row) and how long it took to end after all.
 fn reap(child: &mut Child) -> Result<Duration, String> {
     let started = Instant::now();
     loop {
@@ -148,12 +150,52 @@ fn reap(child: &mut Child) -> Result<Duration, String> {
             return Ok(started.elapsed());
         }
         if started.elapsed() > PROMPT {
+            let late = where_is(child.id());
             let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("still running {PROMPT:?} after the signal"));
+            let ended = (0..6000).any(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                child.try_wait().is_ok_and(|s| s.is_some())
+            });
+            let ended = if ended {
+                format!("ended {:.1?} after the signal", started.elapsed())
+            } else {
+                format!("still running {:.0?} after the signal", started.elapsed())
+            };
+            return Err(format!("still running {PROMPT:?} after the signal ({late}); {ended}"));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Where a process is: its state, wait channel, kernel stack and `kwasm ps`
+/// row, for a report.
+fn where_is(pid: u32) -> String {
+    let read = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+    let stat = read("stat");
+    let state = stat
+        .rsplit_once(')')
+        .map_or("?", |(_, rest)| rest.trim_start().get(..1).unwrap_or("?"));
+    let stack: Vec<String> = read("stack")
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect();
+    let ps = Command::new("kwasm")
+        .arg("ps")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let row = String::from_utf8_lossy(&ps)
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(pid.to_string().as_str()))
+        .unwrap_or("not listed")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "state {state}, wchan {}, stack {}, kwasm ps: {row}",
+        read("wchan"),
+        stack.join(" < ")
+    )
 }
 
 /// SIGKILL or SIGINT at a random moment — while compiling or loading,
@@ -496,5 +538,213 @@ pub fn user_space_soak(seconds: u64) -> std::process::ExitCode {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::FAILURE
+    }
+}
+
+/// Whether the scheduler keeps per-task wait statistics.
+const SCHEDSTATS: &str = "/proc/sys/kernel/sched_schedstats";
+
+/// khugepaged's tunables.
+const KHUGEPAGED: &str = "/sys/kernel/mm/transparent_hugepage/khugepaged";
+
+/// khugepaged told to scan and collapse as fast as it can (10 ms sleeps,
+/// 4096 pages a pass); the old values are put back when dropped.
+struct BusyKhugepaged(Vec<(&'static str, String)>);
+
+impl BusyKhugepaged {
+    fn set() -> BusyKhugepaged {
+        let mut old = Vec::new();
+        for (name, value) in [
+            ("scan_sleep_millisecs", "10"),
+            ("alloc_sleep_millisecs", "10"),
+            ("pages_to_scan", "4096"),
+        ] {
+            let path = format!("{KHUGEPAGED}/{name}");
+            if let Ok(was) = std::fs::read_to_string(&path) {
+                if std::fs::write(&path, value).is_ok() {
+                    old.push((name, was));
+                }
+            }
+        }
+        BusyKhugepaged(old)
+    }
+}
+
+impl Drop for BusyKhugepaged {
+    fn drop(&mut self) {
+        for (name, was) in &self.0 {
+            let _ = std::fs::write(format!("{KHUGEPAGED}/{name}"), was.trim());
+        }
+    }
+}
+
+/// A khugepaged counter (`pages_collapsed`, `full_scans`); 0 if absent.
+fn khugepaged_counter(name: &str) -> u64 {
+    std::fs::read_to_string(format!("{KHUGEPAGED}/{name}"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `AnonHugePages` in KiB of this process's mapping that starts at `start`.
+fn anon_huge_kib(start: usize) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    smaps
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("{start:x}-")))
+        .find_map(|l| l.strip_prefix("AnonHugePages:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// How long a range stays offered to khugepaged. Starved as it is, it
+/// comes back to a range it started on seconds later: with ranges unmapped
+/// after 1 s (or 10 s) it collapsed 5-7 huge pages in 180 s and gave up
+/// on more because the range was gone (`not_suitable_address_range`).
+const OFFER: Duration = Duration::from_secs(30);
+
+/// One round of work for khugepaged: 8 MiB of anonymous memory whose
+/// 2 MiB-aligned part (three huge pages) is faulted in as small pages, then
+/// offered with MADV_HUGEPAGE; waits until khugepaged has collapsed all
+/// three (the range's AnonHugePages), [`OFFER`] has passed or `until`,
+/// then unmaps it. Returns how many of the three were collapsed.
+fn offer_for_collapse(until: Instant) -> Result<u64, String> {
+    const HUGE: usize = 2 << 20;
+    const LEN: usize = 4 * HUGE;
+    const SPAN: usize = 3 * HUGE;
+    // SAFETY: a fresh private anonymous mapping, touched and advised only
+    // within itself, and unmapped before returning.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", std::io::Error::last_os_error()));
+        }
+        let start = (p as usize).next_multiple_of(HUGE) as *mut u8;
+        libc::madvise(start.cast(), SPAN, libc::MADV_NOHUGEPAGE);
+        for offset in (0..SPAN).step_by(4096) {
+            start.add(offset).write_volatile(1);
+        }
+        libc::madvise(start.cast(), SPAN, libc::MADV_HUGEPAGE);
+        let deadline = until.min(Instant::now() + OFFER);
+        let mut huge = 0;
+        while huge < SPAN as u64 / 1024 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            huge = anon_huge_kib(start as usize);
+        }
+        libc::munmap(p, LEN);
+        Ok(huge / 2048)
+    }
+}
+
+/// khugepaged's scheduler statistics (`/proc/PID/sched`, with
+/// `kernel.sched_schedstats` on): the longest it waited runnable for a CPU,
+/// how often it waited, and how long it ran, in ms.
+fn khugepaged_waits() -> String {
+    let pid = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "khugepaged"));
+    let sched = pid
+        .and_then(|e| std::fs::read_to_string(e.path().join("sched")).ok())
+        .unwrap_or_default();
+    let field = |name: &str| {
+        sched
+            .lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim().ends_with(name)))
+            .and_then(|l| l.split(':').nth(1))
+            .map_or("?".to_string(), |v| v.trim().to_string())
+    };
+    format!(
+        "khugepaged longest wait for a CPU {} ms ({} waits, ran {} ms)",
+        field("wait_max"),
+        field("wait_count"),
+        field("sum_exec_runtime")
+    )
+}
+
+/// The control for the 6.12 RCU stall naming khugepaged
+/// (`kwasm-guest-tests --thp-starvation-control SECONDS`, no module
+/// loaded; docs/reliability.md): khugepaged made busy collapsing this
+/// process's memory (four threads offering fresh small-page ranges, see
+/// [`offer_for_collapse`]) while 32 CPU-bound nice-0 threads hold both
+/// CPUs for SECONDS. If the kernel log then reports khugepaged blocking an
+/// RCU grace period, any such load does it and kwasm is not needed for it;
+/// with `transparent_hugepage=never` khugepaged does nothing and nothing
+/// may be reported. Prints what it did and always passes: the rig's
+/// kernel-log verdict is the result.
+pub fn thp_starvation_control(seconds: u64) -> std::process::ExitCode {
+    crate::mark_kernel_log("kwasm-guest-tests: thp-starvation-control");
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .unwrap_or_else(|_| "?".into())
+            .trim()
+            .to_string()
+    };
+    let thp = read("/sys/kernel/mm/transparent_hugepage/enabled");
+    let autogroup = read("/proc/sys/kernel/sched_autogroup_enabled");
+    let _busy = BusyKhugepaged::set();
+    let schedstats = std::fs::read_to_string(SCHEDSTATS).ok();
+    let _ = std::fs::write(SCHEDSTATS, "1");
+    let (collapsed, scans) = (khugepaged_counter("pages_collapsed"), khugepaged_counter("full_scans"));
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let (rounds, seen) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let error = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                while Instant::now() < until {
+                    match offer_for_collapse(until) {
+                        Ok(collapsed) => {
+                            rounds.fetch_add(1, Ordering::Relaxed);
+                            seen.fetch_add(collapsed as usize, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            *error.lock().unwrap() = Some(e);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        for _ in 0..32 {
+            s.spawn(|| {
+                let mut x = 1u64;
+                while Instant::now() < until {
+                    for _ in 0..100_000 {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                    }
+                }
+            });
+        }
+    });
+    println!(
+        "thp-starvation-control: 32 busy threads for {seconds} s; THP {thp}; autogroup {autogroup}; \
+         {} huge pages seen collapsed in {} offered 6 MiB ranges; khugepaged pages_collapsed +{}, full_scans +{}; {}",
+        seen.into_inner(),
+        rounds.into_inner(),
+        khugepaged_counter("pages_collapsed") - collapsed,
+        khugepaged_counter("full_scans") - scans,
+        khugepaged_waits()
+    );
+    if let Some(old) = schedstats {
+        let _ = std::fs::write(SCHEDSTATS, old.trim());
+    }
+    match error.into_inner().unwrap() {
+        None => {
+            println!("KWASM-TEST thp-starvation-control PASS");
+            std::process::ExitCode::SUCCESS
+        }
+        Some(e) => {
+            println!("KWASM-TEST thp-starvation-control FAIL {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

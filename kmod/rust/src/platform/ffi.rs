@@ -141,11 +141,13 @@ extern "C" {
     pub fn kwasm_copy_from_user(to: *mut c_void, from: *const c_void, n: c_ulong) -> c_ulong;
     pub fn kwasm_copy_to_user(to: *mut c_void, from: *const c_void, n: c_ulong) -> c_ulong;
     pub fn kwasm_bug();
-    pub fn kwasm_call_on_stack(stack_top: *mut c_void, arg: *mut c_void);
     pub fn kwasm_current() -> *mut c_void;
     pub fn kwasm_current_tgid() -> c_int;
     pub fn kwasm_cond_resched();
     pub fn kwasm_signal_pending() -> bool;
+    pub fn kwasm_pending_signal_kind() -> c_int;
+    pub fn kwasm_task_get() -> *mut c_void;
+    pub fn kwasm_task_put(task: *mut c_void);
     pub fn kwasm_clock_realtime_ns() -> u64;
     pub fn kwasm_clock_monotonic_ns() -> u64;
     pub fn kwasm_clock_task_cputime_ns() -> u64;
@@ -164,6 +166,9 @@ extern "C" {
     pub fn kwasm_cpu_has_ibt() -> bool;
     pub fn kwasm_read_s_cet() -> u64;
     pub fn kwasm_write_s_cet(val: u64);
+
+    // kwasm_fiber.S.
+    pub fn kwasm_fiber_switch(save_sp: *mut usize, load_sp: *const usize, message: usize) -> usize;
 }
 
 /// A pointer-or-errno (`ERR_PTR`) as a Result. Err(positive errno).

@@ -94,3 +94,34 @@ pub unsafe extern "C" fn wasmtime_sync_rwlock_write_release(lock: *mut usize) {
 
 #[no_mangle]
 pub unsafe extern "C" fn wasmtime_sync_rwlock_free(_lock: *mut usize) {}
+
+/// kwasm's own lock around a `T`, on the same word and waiting as
+/// Wasmtime's: for short sections in process context (which may allocate).
+pub struct Lock<T> {
+    word: AtomicUsize,
+    value: core::cell::UnsafeCell<T>,
+}
+
+// SAFETY: the word serialises every access to `value`.
+unsafe impl<T: Send> Sync for Lock<T> {}
+
+impl<T> Lock<T> {
+    pub const fn new(value: T) -> Lock<T> {
+        Lock {
+            word: AtomicUsize::new(0),
+            value: core::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` with the value, holding the lock.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let lock = self.word.as_ptr();
+        // SAFETY: our own lock word, alive as long as self.
+        unsafe { wasmtime_sync_lock_acquire(lock) };
+        // SAFETY: the lock is held: no other reference to the value exists.
+        let r = f(unsafe { &mut *self.value.get() });
+        // SAFETY: acquired above.
+        unsafe { wasmtime_sync_lock_release(lock) };
+        r
+    }
+}

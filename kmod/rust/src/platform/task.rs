@@ -173,7 +173,24 @@ impl TaskClaim {
     pub fn status(&self) -> &'static Status {
         &self.entry.status
     }
+
+    /// The run is parked (suspended while its task is in user space): the
+    /// entry stays claimed, with its Wasmtime slots, but belongs to no
+    /// task, so nothing the task does meanwhile (even another run) finds
+    /// it.
+    pub fn detach(&self) {
+        self.entry.task.store(PARKED, Ordering::Release);
+    }
+
+    /// The run goes on in the calling task, which runs no other instance
+    /// (the one that parked it, or whoever cancels it).
+    pub fn attach(&self) {
+        self.entry.task.store(current(), Ordering::Release);
+    }
 }
+
+/// The owner of a parked run's entry: no task has this address.
+const PARKED: *mut c_void = 1 as *mut c_void;
 
 impl Drop for TaskClaim {
     fn drop(&mut self) {

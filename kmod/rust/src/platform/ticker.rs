@@ -46,12 +46,54 @@ impl Ticker {
             .iter()
             .position(|s| s.compare_exchange(null_mut(), ptr, SeqCst, SeqCst).is_ok())?;
         REGISTERED.fetch_add(1, SeqCst);
-        if RUNNING.compare_exchange(false, true, SeqCst, SeqCst).is_ok() {
-            // SAFETY: arms the module's timer (initialised at load); this
-            // caller won the right to arm it (see the module comment).
-            unsafe { ffi::kwasm_ticker_start() };
-        }
+        arm();
         Some(Ticker { slot, _engine: engine })
+    }
+
+    /// Identifies this registration for [`Paused::new`].
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+}
+
+/// Arms the timer if it is stopped (see the module comment).
+fn arm() {
+    if RUNNING.compare_exchange(false, true, SeqCst, SeqCst).is_ok() {
+        // SAFETY: arms the module's timer (initialised at load); this
+        // caller won the right to arm it.
+        unsafe { ffi::kwasm_ticker_start() };
+    }
+}
+
+/// A registration taken out of the ticker for a while (a parked run costs
+/// no ticks); put back on drop.
+pub struct Paused {
+    slot: usize,
+    engine: *mut Engine,
+}
+
+impl Paused {
+    /// Pauses the live [`Ticker`] with this slot. The Ticker must outlive
+    /// the returned guard.
+    pub fn new(slot: usize) -> Paused {
+        let engine = ENGINES[slot].swap(null_mut(), SeqCst);
+        if !engine.is_null() {
+            REGISTERED.fetch_sub(1, SeqCst);
+            while IN_TICK.load(SeqCst) {
+                core::hint::spin_loop();
+            }
+        }
+        Paused { slot, engine }
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if !self.engine.is_null() {
+            ENGINES[self.slot].store(self.engine, SeqCst);
+            REGISTERED.fetch_add(1, SeqCst);
+            arm();
+        }
     }
 }
 

@@ -54,6 +54,11 @@ impl UserPtr {
         UserPtr(addr)
     }
 
+    /// The address, as user space passed it.
+    pub const fn addr(self) -> usize {
+        self.0
+    }
+
     /// Reads a `T` from user memory.
     pub fn read<T: Plain>(self) -> Result<T, Error> {
         let mut value = MaybeUninit::<T>::uninit();

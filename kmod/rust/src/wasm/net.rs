@@ -4,8 +4,8 @@
 //! returns its value or `-errno`.
 
 use super::poller::{Poller, Ready};
-use super::store::RunState;
-use super::wasi::{close_fd, with_run, Context};
+use super::store::{Parking, RunState};
+use super::wasi::{close_fd, restart, with_run, Context};
 use crate::platform::file::{FileRef, O_NONBLOCK};
 use crate::platform::net::{self, SockOption};
 use alloc::vec::Vec;
@@ -187,6 +187,7 @@ fn poller_ctl(cx: &Context, st: &mut NetState, handle: u32, op: i32, fd: u32, ev
 fn poller_wait(
     m: &mut GuestMemory<'_>,
     st: &mut NetState,
+    parking: &Parking,
     handle: u32,
     out: u32,
     max: u32,
@@ -204,7 +205,7 @@ fn poller_wait(
     };
     let mut ready = core::mem::take(&mut st.ready);
     ready.clear();
-    let r = st.poller(handle).and_then(|p| p.wait(&mut ready, max as usize, timeout, run_deadline_ns));
+    let r = st.poller(handle).and_then(|p| p.wait(&mut ready, max as usize, timeout, run_deadline_ns, parking));
     for (i, e) in ready.iter().enumerate() {
         // Cannot fail: the whole array was checked above.
         write_event(m, out, i as u32, e.user_data, e.events)?;
@@ -217,13 +218,22 @@ fn poller_wait(
 type C<'a> = Caller<'a, RunState>;
 
 /// Binds each kwasm_net import: `$name(args) => |memory, state| body`
-/// returning `Result<u32, Errno>`, handed to wasm as value or `-errno`.
+/// returning `Result<u32, Errno>`, handed to wasm as value or `-errno`;
+/// a call interrupted by a signal is restarted as WASI's are.
 macro_rules! bind {
     ($linker:ident, $( $name:ident ( $( $arg:ident : $ty:ty ),* ) => |$m:ident, $s:ident| $body:expr ),* $(,)?) => {
         $(
             $linker.func_wrap(MODULE, stringify!($name), |mut c: C<'_>, $( $arg: $ty ),*| -> Result<i32> {
                 #[allow(unused_variables)]
-                with_run(&mut c, |$m, $s| ret((move || -> Result<u32, Errno> { $body })()))
+                with_run(&mut c, |$m, $s| -> Result<i32> {
+                    loop {
+                        let r = (|| -> Result<u32, Errno> { $body })();
+                        if r != Err(errno::INTR) || !restart(&$s.parking)? {
+                            return Ok(ret(r));
+                        }
+                    }
+                })
+                .and_then(|r| r)
             })?;
         )*
     };
@@ -270,7 +280,7 @@ pub fn add_to_linker(l: &mut Linker<RunState>) -> Result<()> {
         poller_ctl(p: u32, op: i32, fd: u32, ev: u32, data: u64) => |m, s| poller_ctl(&s.wasi, &mut s.net, p, op, fd, ev, data),
         poller_wait(p: u32, out: u32, max: u32, timeout: i64) => |m, s| {
             let deadline = s.deadline_ns();
-            poller_wait(m, &mut s.net, p, out, max, timeout, deadline)
+            poller_wait(m, &mut s.net, &s.parking, p, out, max, timeout, deadline)
         },
         poller_close(p: u32) => |m, s| {
             s.net.poller(p)?;

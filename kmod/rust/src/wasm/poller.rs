@@ -15,6 +15,7 @@
 //! list need no locks. An item removed while it sits on the ready stack is
 //! kept until a wait has popped it.
 
+use super::store::Parking;
 use crate::platform::clock;
 use crate::platform::file::FileRef;
 use crate::platform::sched;
@@ -187,14 +188,16 @@ impl Poller {
 
     /// Waits for ready registrations: fills `out` (up to its capacity)
     /// and returns how many. `timeout_ns`: None waits without end, 0 only
-    /// looks. Ends early with INTR on a signal or once `run_deadline_ns`
-    /// (the run's --timeout) has passed.
+    /// looks. A signal the process survives parks the run and the wait
+    /// goes on to the same deadline; it ends early with INTR on any other
+    /// signal or once `run_deadline_ns` (the run's --timeout) has passed.
     pub fn wait(
         &mut self,
         out: &mut Vec<Ready>,
         max: usize,
         timeout_ns: Option<u64>,
         run_deadline_ns: Option<u64>,
+        parking: &Parking,
     ) -> Result<(), Errno> {
         let deadline = timeout_ns.map(|t| clock::monotonic_ns().saturating_add(t));
         loop {
@@ -206,7 +209,13 @@ impl Poller {
             if deadline.is_some_and(|d| now >= d) {
                 return Ok(());
             }
-            if sched::signal_pending() || run_deadline_ns.is_some_and(|d| now >= d) {
+            if sched::signal_pending() {
+                match parking.on_signal() {
+                    Ok(_) => continue,
+                    Err(_) => return Err(errno::INTR),
+                }
+            }
+            if run_deadline_ns.is_some_and(|d| now >= d) {
                 return Err(errno::INTR);
             }
             let until = match (deadline, run_deadline_ns) {

@@ -2,17 +2,21 @@
 //!
 //! Long-running code is kept in check by epochs: the ticker bumps the
 //! engine's epoch every millisecond while wasm runs and, at each deadline,
-//! [`yield_point`] ends the run on a pending signal or an expired timeout,
-//! and otherwise lets the scheduler run something else. Fuel, when asked
-//! for, is Wasmtime's own.
+//! [`yield_point`] deals with a pending signal ([`Parking`]), ends the run
+//! on an expired timeout, and otherwise lets the scheduler run something
+//! else. Fuel, when asked for, is Wasmtime's own.
 
 use super::report::{load_failed, Report};
+use crate::platform::fiber::{Resume, Suspender};
+use crate::platform::sched::{self, Pending};
 use crate::platform::task::{Status, TaskClaim};
-use crate::platform::{clock, params, sched, section, ticker::Ticker};
+use crate::platform::ticker::{self, Ticker};
+use crate::platform::{clock, params, section};
 use alloc::format;
+use core::cell::Cell;
 use core::fmt;
 use core::sync::atomic::Ordering;
-use kwasm_abi::list::{STATE_LOADING, STATE_RUNNING};
+use kwasm_abi::list::{STATE_LOADING, STATE_RUNNING, STATE_STOPPED};
 use kwasm_abi::Error as AbiError;
 use kwasm_engine::{EngineKind, Settings};
 use wasmtime::{
@@ -59,6 +63,71 @@ pub struct RunState {
     timeout_ns: Option<u64>,
     /// Monotonic time at which the current stretch times out.
     deadline_ns: Option<u64>,
+    /// What a signal the process survives does to the run.
+    pub parking: Parking,
+}
+
+/// How a run meets a pending signal. One that ends the process (SIGKILL,
+/// SIGINT or SIGTERM left at their default, ...) ends the run, as the
+/// process is about to end anyway. Any other — a stop, the freezer, a
+/// tracer, a handler — is the kernel's to deal with, in user space: the
+/// run parks (its fiber suspends, `crate::run` returns from the ioctl to
+/// have it restarted) and carries on where it was once the task is back.
+/// A store that cannot park (a session's) ends the call instead.
+pub struct Parking {
+    suspender: Option<Suspender>,
+    /// The run's `kwasm ps` entry, to show it stopped.
+    status: Cell<&'static Status>,
+    /// The run's epoch ticker registration (`enter`), paused while parked.
+    ticker_slot: Cell<Option<usize>>,
+    /// The run was resumed only to end (its file was closed while it was
+    /// parked): every later signal check ends it.
+    cancelled: Cell<bool>,
+}
+
+impl Parking {
+    fn new(status: &'static Status) -> Parking {
+        Parking {
+            suspender: None,
+            status: Cell::new(status),
+            ticker_slot: Cell::new(None),
+            cancelled: Cell::new(false),
+        }
+    }
+
+    /// Lets the run park by suspending its fiber (`None`: it cannot).
+    pub fn allow(&mut self, suspender: Option<Suspender>) {
+        self.suspender = suspender;
+    }
+
+    /// Deals with the calling task's pending signal, if any: `Ok(true)`
+    /// once a signal the process survives was handled while the run was
+    /// parked (retry whatever it interrupted), `Ok(false)` if none is
+    /// pending, `Err` when the run must end.
+    pub fn on_signal(&self) -> Result<bool, Stop> {
+        if self.cancelled.get() {
+            return Err(Stop::Interrupted);
+        }
+        let suspender = match (sched::pending_signal(), &self.suspender) {
+            (Pending::Nothing, _) => return Ok(false),
+            (Pending::Survivable, Some(suspender)) => suspender,
+            (Pending::Fatal, _) | (Pending::Survivable, None) => return Err(Stop::Interrupted),
+        };
+        let status = self.status.get();
+        status.state.store(STATE_STOPPED, Ordering::Relaxed);
+        let resumed = {
+            let _paused = self.ticker_slot.get().map(ticker::Paused::new);
+            section::suspended(|| suspender.suspend())
+        };
+        status.state.store(STATE_RUNNING, Ordering::Relaxed);
+        match resumed {
+            Resume::Continue => Ok(true),
+            Resume::Cancel => {
+                self.cancelled.set(true);
+                Err(Stop::Interrupted)
+            }
+        }
+    }
 }
 
 impl RunState {
@@ -148,6 +217,7 @@ pub fn new_store(
         status,
         timeout_ns: params::tighter(limits.timeout_ns, params::max_timeout_ns()),
         deadline_ns: None,
+        parking: Parking::new(status),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
@@ -182,19 +252,22 @@ pub fn enter<S: AsContextMut<Data = RunState>, R>(
     let state = cx.data_mut();
     state.status = status;
     state.limits.status = status;
+    state.parking.status.set(status);
+    state.parking.ticker_slot.set(Some(ticker.slot()));
     state.deadline_ns = state.timeout_ns.map(|t| clock::monotonic_ns().saturating_add(t));
     cx.set_epoch_deadline(1);
     status.state.store(STATE_RUNNING, Ordering::Relaxed);
     let result = f(store);
     section::leave();
+    store.as_context_mut().data_mut().parking.ticker_slot.set(None);
     drop(ticker);
     Ok(result)
 }
 
 /// Runs at every epoch deadline (about once a millisecond of wasm execution).
 fn yield_point(state: &RunState) -> Result<UpdateDeadline> {
-    if sched::signal_pending() {
-        return Err(Error::new(Stop::Interrupted));
+    if sched::signal_pending() || state.parking.cancelled.get() {
+        state.parking.on_signal()?;
     }
     if state.deadline_ns.is_some_and(|d| clock::monotonic_ns() >= d) {
         return Err(Error::new(Stop::TimedOut));

@@ -4,7 +4,7 @@
 //! would, through `platform::{file, fs}`, and each import is a one-line
 //! adapter from Wasmtime's calling convention.
 
-use super::store::{RunState, Stop};
+use super::store::{Parking, RunState, Stop};
 use crate::platform::file::{self, FileKind, FileRef, Stat, O_APPEND, O_NONBLOCK};
 use crate::platform::fs::{self, FsError};
 use crate::platform::net;
@@ -176,12 +176,14 @@ const RANDOM_CHUNK: usize = 256 * 1024;
 
 /// The kernel side of WASI for one call. `run_deadline_ns`: when the run's
 /// time limit ends (a wait ends then too, so `--timeout` also bounds a
-/// program sleeping in `poll_oneoff`).
-struct KernelHost {
+/// program sleeping in `poll_oneoff`). `parking`: the run's, for a wait
+/// that parks on a signal and then goes on to its deadline.
+struct KernelHost<'a> {
     run_deadline_ns: Option<u64>,
+    parking: Option<&'a Parking>,
 }
 
-impl Host for KernelHost {
+impl Host for KernelHost<'_> {
     type File = FileRef;
 
     fn read(&mut self, f: &FileRef, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -421,7 +423,12 @@ impl Host for KernelHost {
             };
             w.queue.wait(&w.woken, until);
             if sched::signal_pending() {
-                return Err(errno::INTR);
+                // A signal the process survives parks the run; then the
+                // wait goes on, to the deadline it had.
+                match self.parking.map(Parking::on_signal) {
+                    Some(Ok(_)) => continue,
+                    _ => return Err(errno::INTR),
+                }
             }
         }
     }
@@ -517,22 +524,44 @@ pub(super) fn with_run<R>(
     Ok(f(&mut GuestMemory::new(bytes), state))
 }
 
-/// Runs `f` with the program's memory and its WASI state.
-fn with_memory<R>(
+/// Runs the WASI function `f` with the program's memory and its WASI
+/// state, and returns its errno — restarting it as the kernel restarts a
+/// system call (see [`restart`]).
+fn with_memory(
     caller: &mut Caller<'_, RunState>,
-    f: impl FnOnce(&mut KernelHost, &mut GuestMemory<'_>, &mut Context) -> R,
-) -> Result<R> {
-    with_run(caller, |m, state| {
-        let mut host = KernelHost {
-            run_deadline_ns: state.deadline_ns(),
-        };
-        f(&mut host, m, &mut state.wasi)
+    mut f: impl FnMut(&mut KernelHost, &mut GuestMemory<'_>, &mut Context) -> Errno,
+) -> Result<i32> {
+    with_run(caller, |m, state| -> Result<i32> {
+        loop {
+            let mut host = KernelHost {
+                run_deadline_ns: state.deadline_ns(),
+                parking: Some(&state.parking),
+            };
+            let r = f(&mut host, m, &mut state.wasi);
+            if r != errno::INTR || !restart(&state.parking)? {
+                return Ok(i32::from(r));
+            }
+        }
     })
+    .and_then(|r| r)
+}
+
+/// A host call was interrupted (INTR): `true` if it is to be made again —
+/// a signal the process survives was pending and the run is back from
+/// parking, so the call goes on as if nothing happened; `false` if no
+/// signal was (the run's time ran out: the program sees INTR and its next
+/// yield point ends it); a trap ending the run on a signal that ends the
+/// process.
+pub(super) fn restart(parking: &Parking) -> Result<bool> {
+    parking.on_signal().map_err(Error::new)
 }
 
 /// `fd_close` (also kwasm_net's `close`): the fd also leaves the pollers.
 pub(super) fn close_fd(state: &mut RunState, m: &mut GuestMemory<'_>, fd: u32) -> Result<u32, Errno> {
-    let mut host = KernelHost { run_deadline_ns: None };
+    let mut host = KernelHost {
+        run_deadline_ns: None,
+        parking: None,
+    };
     match kwasm_wasi::fd_close(&mut host, &mut state.wasi, m, fd) {
         errno::SUCCESS => {
             state.net.forget(fd);
@@ -551,7 +580,7 @@ macro_rules! bind {
     ($linker:ident, $( $name:ident ( $( $arg:ident : $ty:ty ),* ) ),* $(,)?) => {
         $(
             $linker.func_wrap(MODULE, stringify!($name), |mut c: C<'_>, $( $arg: $ty ),*| {
-                with_memory(&mut c, |host, m, cx| i32::from(kwasm_wasi::$name(host, cx, m $(, $arg)*)))
+                with_memory(&mut c, |host, m, cx| kwasm_wasi::$name(host, cx, m $(, $arg)*))
             })?;
         )*
     };
@@ -623,7 +652,10 @@ pub fn linker(engine: &Engine) -> Result<Linker<RunState>> {
     // leave the pollers (registrations follow fd numbers).
     l.func_wrap(MODULE, "fd_renumber", |mut c: C<'_>, fd: u32, to: u32| {
         with_run(&mut c, |m, state| {
-            let mut host = KernelHost { run_deadline_ns: None };
+            let mut host = KernelHost {
+                run_deadline_ns: None,
+                parking: None,
+            };
             let r = kwasm_wasi::fd_renumber(&mut host, &mut state.wasi, m, fd, to);
             if r == errno::SUCCESS {
                 state.net.forget(fd);
