@@ -28,6 +28,7 @@ pub const TESTS: &[Test] = &[
     ("suspend-blocking-waits", blocking_waits),
     ("suspend-ptrace", ptrace),
     ("suspend-invoke", invoke),
+    ("suspend-signal-handler", signal_handler),
     ("suspend-system-freezer", system_freezer),
     ("suspend-killed-while-stopped", killed_while_stopped),
 ];
@@ -424,6 +425,89 @@ fn invoke() -> Result<(), String> {
     Ok(())
 }
 
+/// Counts SIGUSR1 deliveries for [`signal_handler`].
+static HANDLED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    HANDLED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A command that counts to 300 million and exits with 7.
+const COUNT_AND_EXIT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 300000000))))
+    (call $exit (i32.const 7))))"#;
+
+/// A signal the calling process has a handler for — installed without
+/// SA_RESTART — arrives again and again during a RUN (made here, not by
+/// `kwasm`, which installs no handlers): each time the handler runs and
+/// the run carries on; the one ioctl returns the program's own exit.
+fn signal_handler() -> Result<(), String> {
+    use kwasm_abi::{ioctl, Outcome, RunRequest, UserBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let settings = kwasm_engine::Settings::native(false, kwasm_engine::REQUIRED_CPU_FEATURES);
+    let image = crate::raw::compile(&settings, COUNT_AND_EXIT);
+    let dev = crate::raw::RawDevice::open().map_err(|e| format!("open: errno {e}"))?;
+    let args = b"handled\0".to_vec();
+    let mut message = vec![0u8; 512];
+    let mut r = RunRequest::new();
+    r.engine = settings.spec();
+    r.image = crate::raw::buf(&image);
+    r.wasi.args = crate::raw::buf(&args);
+    r.wasi.args_count = 1;
+    r.reply.message = UserBuf {
+        ptr: message.as_mut_ptr() as u64,
+        len: message.len() as u64,
+    };
+    // SAFETY: installs a handler that only bumps an atomic (async-signal
+    // safe), with no SA_RESTART; restored below.
+    let old = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_usr1 as extern "C" fn(libc::c_int) as usize;
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGUSR1, &action, &mut old);
+        old
+    };
+    HANDLED.store(0, Ordering::Relaxed);
+    let done = AtomicBool::new(false);
+    // SAFETY: gettid/getpid have no memory effects.
+    let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+    let (got, signals) = std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            let mut sent = 0;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                // SAFETY: signals this test's own thread.
+                unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, libc::SIGUSR1) };
+                sent += 1;
+            }
+            sent
+        });
+        let got = dev.ioctl(ioctl::RUN, &mut r as *mut RunRequest as usize);
+        done.store(true, Ordering::Relaxed);
+        (got, sender.join().unwrap_or(0))
+    });
+    // SAFETY: puts back the disposition saved above.
+    unsafe { libc::sigaction(libc::SIGUSR1, &old, std::ptr::null_mut()) };
+    let handled = HANDLED.load(Ordering::Relaxed);
+    expect(
+        got == Ok(()) && r.reply.outcome == Outcome::Exited as u32 && r.reply.exit_code == 7 && handled >= 3,
+        || {
+            format!(
+                "ioctl {got:?}, outcome {} exit {} ({:?}); {handled} of {signals} signals handled",
+                r.reply.outcome,
+                r.reply.exit_code,
+                String::from_utf8_lossy(&message[..r.reply.message_len as usize])
+            )
+        },
+    )
+}
+
 /// The kernel's suspend freezer, without suspending (`pm_test=freezer`:
 /// freeze every user task, wait, thaw), with a computing and a sleeping
 /// program running: both survive and the freeze succeeds.
@@ -471,8 +555,9 @@ fn system_freezer() -> Result<(), String> {
     )
 }
 
-/// SIGKILL while stopped (and so parked) ends the program at once and
-/// leaves no instance or memory behind.
+/// SIGKILL while stopped (and so parked) ends the program at once, as
+/// SIGTERM does a running one (a signal that ends the process still ends
+/// the run within a tick); neither leaves an instance or memory behind.
 fn killed_while_stopped() -> Result<(), String> {
     // Warm the compile cache and Wasmtime's lazily built state first.
     let _ = spawn("native", &format!("{WAT}/sleep.wat"), &[], Stdio::null())?.wait_with_output();
@@ -500,6 +585,22 @@ fn killed_while_stopped() -> Result<(), String> {
                 )
             })?;
         }
+    }
+    for engine in ENGINES {
+        let mut child = start(
+            engine,
+            &format!("{EXAMPLES}/stress.wasm"),
+            &compute_args(engine),
+            Stdio::null(),
+        )?;
+        signal(&child, libc::SIGTERM);
+        let sent = Instant::now();
+        let status = child.wait().map_err(|e| e.to_string())?;
+        use std::os::unix::process::ExitStatusExt;
+        expect(
+            status.signal() == Some(libc::SIGTERM) && sent.elapsed() < SETTLE,
+            || format!("{engine}: SIGTERM while computing: {status} after {:?}", sent.elapsed()),
+        )?;
     }
     crate::stress::back_to_baseline("after killing stopped programs", before).map(|_| ())
 }
