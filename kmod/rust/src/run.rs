@@ -15,7 +15,6 @@
 //! pins the module, so `rmmod` waits until then.
 
 use crate::platform::fiber::{Fiber, Resume, Step};
-use crate::pr_err;
 use crate::platform::sched::TaskRef;
 use crate::platform::stack::Stack;
 use crate::platform::sync::Lock;
@@ -28,6 +27,8 @@ use core::sync::atomic::Ordering;
 use kwasm_abi::list::STATE_ENDING;
 use kwasm_abi::{Error, Outcome, RunRequest};
 use wasmtime::Store;
+
+use crate::pr_err;
 
 /// How a RUN ioctl ended.
 pub enum Ended {

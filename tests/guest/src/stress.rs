@@ -65,18 +65,26 @@ pub(crate) fn back_to_baseline(what: &str, before: (i64, i64)) -> Result<String,
     }
 }
 
-/// The kernel's RCU stall threshold while 32 CPU-bound programs share two
-/// emulated CPUs: the kernel's own default (21 s) instead of the rig's 5 s.
-/// Under such overcommit a nice-19 kernel thread preempted inside an RCU
-/// read-side section (khugepaged, copying pages for a huge page) can wait
-/// more than 5 s for its next slice under EEVDF, on an emulator that runs
-/// the guest 20-50 times slower than hardware: twice in six 6.12 boots,
-/// with no kwasm code on its stack (docs/reliability.md). The soft-lockup
-/// detector (4 s) still catches a CPU that wasm does not give up. Restored
-/// when dropped.
-struct OvercommitStallThreshold(Option<String>);
+/// What the rig changes while 32 CPU-bound programs share two emulated
+/// CPUs, and puts back when dropped. On 6.5+ kernels khugepaged copies a
+/// huge page inside `pte_offset_map_lock()`'s RCU read-side section; with
+/// `preempt=full` the timer preempts it there, and a nice-19 thread among
+/// 32 nice-0 ones then waits 4 s and more for each next slice (TCG runs
+/// the guest 20-50 times slower than hardware), so a grace period can wait
+/// 10-20 s. The control without kwasm (`--thp-starvation-control`)
+/// reproduces the stall report on 6.12 in 3 of 3 runs, and never with
+/// transparent huge pages off or on 6.1 (docs/reliability.md). So the
+/// soak turns THP off (no collapses: the cause is gone) and runs under
+/// the kernel's default stall threshold, 21 s, instead of the rig's 5 s,
+/// for any other starved kernel thread; the soft-lockup detector (4 s)
+/// still catches a CPU that wasm does not give up.
+struct OvercommitStallThreshold {
+    stall_timeout: Option<String>,
+    thp: Option<String>,
+}
 
 const RCU_STALL_TIMEOUT: &str = "/sys/module/rcupdate/parameters/rcu_cpu_stall_timeout";
+const THP_ENABLED: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
 
 impl OvercommitStallThreshold {
     fn set() -> OvercommitStallThreshold {
@@ -87,14 +95,28 @@ impl OvercommitStallThreshold {
                 old.as_deref().unwrap_or("?").trim()
             );
         }
-        OvercommitStallThreshold(old)
+        // The file reads like "always [madvise] never": the bracketed one
+        // is the setting.
+        let thp = std::fs::read_to_string(THP_ENABLED)
+            .ok()
+            .and_then(|s| Some(s.split_once('[')?.1.split_once(']')?.0.to_string()));
+        if thp.is_some() && std::fs::write(THP_ENABLED, "never").is_ok() {
+            println!("soak: transparent huge pages off (khugepaged starves inside RCU when overcommitted)");
+        }
+        OvercommitStallThreshold {
+            stall_timeout: old,
+            thp,
+        }
     }
 }
 
 impl Drop for OvercommitStallThreshold {
     fn drop(&mut self) {
-        if let Some(old) = &self.0 {
+        if let Some(old) = &self.stall_timeout {
             let _ = std::fs::write(RCU_STALL_TIMEOUT, old.trim());
+        }
+        if let Some(old) = &self.thp {
+            let _ = std::fs::write(THP_ENABLED, old);
         }
     }
 }
@@ -643,6 +665,26 @@ fn offer_for_collapse(until: Instant) -> Result<u64, String> {
     }
 }
 
+/// Asks for RCU grace periods back to back until `until`, as the soak's
+/// stream of exiting processes does: `membarrier(MEMBARRIER_CMD_GLOBAL)`
+/// is `synchronize_rcu()`. Without such demand a reader blocked for
+/// seconds delays no grace period and nothing is reported. Returns the
+/// longest grace period waited for, or the error.
+fn demand_grace_periods(until: Instant) -> Result<Duration, String> {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    let mut longest = Duration::ZERO;
+    while Instant::now() < until {
+        let started = Instant::now();
+        // SAFETY: no memory is passed; the call only waits.
+        if unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) } != 0 {
+            return Err(format!("membarrier: {}", std::io::Error::last_os_error()));
+        }
+        longest = longest.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(longest)
+}
+
 /// khugepaged's scheduler statistics (`/proc/PID/sched`, with
 /// `kernel.sched_schedstats` on): the longest it waited runnable for a CPU,
 /// how often it waited, and how long it ran, in ms.
@@ -675,11 +717,17 @@ fn khugepaged_waits() -> String {
 /// loaded; docs/reliability.md): khugepaged made busy collapsing this
 /// process's memory (four threads offering fresh small-page ranges, see
 /// [`offer_for_collapse`]) while 32 CPU-bound nice-0 threads hold both
-/// CPUs for SECONDS. If the kernel log then reports khugepaged blocking an
-/// RCU grace period, any such load does it and kwasm is not needed for it;
-/// with `transparent_hugepage=never` khugepaged does nothing and nothing
-/// may be reported. Prints what it did and always passes: the rig's
-/// kernel-log verdict is the result.
+/// CPUs for SECONDS, and one thread keeps asking for RCU grace periods
+/// ([`demand_grace_periods`]). If the kernel log then reports khugepaged
+/// blocking a grace period, any such load does it and kwasm is not needed
+/// for it; with `transparent_hugepage=never` khugepaged does nothing and
+/// nothing may be reported. On 6.5+ kernels khugepaged copies the pages
+/// inside `pte_offset_map()`'s RCU read-side section, where `preempt=full`
+/// can preempt it and a nice-19 thread then waits seconds for its next
+/// slice; 6.1 maps page tables without RCU. Prints what it did (with
+/// khugepaged's longest wait for a CPU and the longest grace period) and
+/// passes unless a system call failed: the rig's kernel-log verdict is the
+/// result.
 pub fn thp_starvation_control(seconds: u64) -> std::process::ExitCode {
     crate::mark_kernel_log("kwasm-guest-tests: thp-starvation-control");
     let read = |p: &str| {
@@ -697,7 +745,8 @@ pub fn thp_starvation_control(seconds: u64) -> std::process::ExitCode {
     let until = Instant::now() + Duration::from_secs(seconds);
     let (rounds, seen) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let error = std::sync::Mutex::new(None);
-    std::thread::scope(|s| {
+    let grace_periods = std::thread::scope(|s| {
+        let grace_periods = s.spawn(|| demand_grace_periods(until));
         for _ in 0..4 {
             s.spawn(|| {
                 while Instant::now() < until {
@@ -724,10 +773,18 @@ pub fn thp_starvation_control(seconds: u64) -> std::process::ExitCode {
                 }
             });
         }
+        grace_periods.join().unwrap()
     });
+    let longest_grace_period = match grace_periods {
+        Ok(longest) => format!("{longest:.1?}"),
+        Err(e) => {
+            *error.lock().unwrap() = Some(e.clone());
+            e
+        }
+    };
     println!(
         "thp-starvation-control: 32 busy threads for {seconds} s; THP {thp}; autogroup {autogroup}; \
-         {} huge pages seen collapsed in {} offered 6 MiB ranges; khugepaged pages_collapsed +{}, full_scans +{}; {}",
+         {} huge pages seen collapsed in {} offered 6 MiB ranges; khugepaged pages_collapsed +{}, full_scans +{}; {}; longest RCU grace period {longest_grace_period}",
         seen.into_inner(),
         rounds.into_inner(),
         khugepaged_counter("pages_collapsed") - collapsed,
