@@ -130,6 +130,16 @@ fn start(engine: &str, program: &str, args: &[String], stdin: Stdio) -> Result<C
     Ok(child)
 }
 
+/// Starts the compute program ([`compute_args`]) running in the kernel.
+fn start_compute(engine: &str) -> Result<Child, String> {
+    start(
+        engine,
+        &format!("{EXAMPLES}/stress.wasm"),
+        &compute_args(engine),
+        Stdio::null(),
+    )
+}
+
 /// Waits until `kwasm ps` lists the child running.
 fn wait_running(child: &mut Child, what: &str) -> Result<(), String> {
     let pid = child.id().to_string();
@@ -166,12 +176,7 @@ fn finish(child: Child, expected: &Output, what: &str) -> Result<(), String> {
 fn stop_continue() -> Result<(), String> {
     for engine in ENGINES {
         let expected = compute_reference(engine)?;
-        let mut child = start(
-            engine,
-            &format!("{EXAMPLES}/stress.wasm"),
-            &compute_args(engine),
-            Stdio::null(),
-        )?;
+        let mut child = start_compute(engine)?;
         let pid = child.id();
         let mut stops = 0;
         for (round, stop) in [libc::SIGSTOP, libc::SIGTSTP, libc::SIGSTOP, libc::SIGSTOP]
@@ -256,12 +261,7 @@ impl Drop for Cgroup {
 fn cgroup_freeze() -> Result<(), String> {
     for engine in ENGINES {
         let expected = compute_reference(engine)?;
-        let mut child = start(
-            engine,
-            &format!("{EXAMPLES}/stress.wasm"),
-            &compute_args(engine),
-            Stdio::null(),
-        )?;
+        let mut child = start_compute(engine)?;
         let pid = child.id();
         let group = Cgroup::new("kwasm-freeze", pid)?;
         group.freeze(true)?;
@@ -363,12 +363,7 @@ fn blocking_waits() -> Result<(), String> {
 fn ptrace() -> Result<(), String> {
     for engine in ENGINES {
         let expected = compute_reference(engine)?;
-        let child = start(
-            engine,
-            &format!("{EXAMPLES}/stress.wasm"),
-            &compute_args(engine),
-            Stdio::null(),
-        )?;
+        let child = start_compute(engine)?;
         let pid = child.id() as i32;
         // SAFETY: ptrace and waitpid on our own child, with no pointers
         // but the status word.
@@ -532,12 +527,7 @@ fn system_freezer() -> Result<(), String> {
     let engine = "native";
     let expected = compute_reference(engine)?;
     let started = Instant::now();
-    let computing = start(
-        engine,
-        &format!("{EXAMPLES}/stress.wasm"),
-        &compute_args(engine),
-        Stdio::null(),
-    )?;
+    let computing = start_compute(engine)?;
     let sleeping = start(engine, &format!("{WAT}/sleep.wat"), &[], Stdio::null())?;
     // The test level holds the freeze for pm_test_delay seconds in mdelay()
     // (5 by default), longer than the rig's soft-lockup threshold (4 s).
@@ -604,12 +594,7 @@ fn killed_while_stopped() -> Result<(), String> {
         }
     }
     for engine in ENGINES {
-        let mut child = start(
-            engine,
-            &format!("{EXAMPLES}/stress.wasm"),
-            &compute_args(engine),
-            Stdio::null(),
-        )?;
+        let mut child = start_compute(engine)?;
         signal(&child, libc::SIGTERM);
         let sent = Instant::now();
         let status = child.wait().map_err(|e| e.to_string())?;
