@@ -9,9 +9,13 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/device.h>
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/mm.h>
+#include <linux/mm.h>
+#include <linux/version.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include <linux/uio.h>
@@ -34,6 +38,7 @@ long kwasm_rust_ioctl(void **private_data, unsigned int cmd, unsigned long arg);
 void kwasm_rust_release(void **private_data);
 bool kwasm_rust_tick(void);
 void kwasm_rust_die(unsigned long sp, unsigned long task_stack_lo, unsigned long task_stack_hi);
+u64 kwasm_rust_memory_bytes(void);
 
 /* One-line wrappers, called from rust/src/platform/ffi.rs only. */
 void *kwasm_kvmalloc(size_t size);
@@ -41,6 +46,12 @@ unsigned long kwasm_copy_from_user(void *to, const void __user *from, unsigned l
 unsigned long kwasm_copy_to_user(void __user *to, const void *from, unsigned long n);
 void __noreturn kwasm_bug(void);
 void *kwasm_vmalloc(unsigned long size);
+void *kwasm_linear_alloc(unsigned long size);
+struct mm_struct *kwasm_mm_grab_current(void);
+void kwasm_mm_drop(struct mm_struct *mm);
+void kwasm_mm_add_rss(struct mm_struct *mm, long pages);
+unsigned long kwasm_mem_available_pages(void);
+unsigned long kwasm_total_ram_pages(void);
 void *kwasm_current(void);
 int kwasm_current_tgid(void);
 void kwasm_cond_resched(void);
@@ -90,6 +101,56 @@ void kwasm_bug(void)
 void *kwasm_vmalloc(unsigned long size)
 {
 	return __vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+}
+
+/*
+ * Linear memory: zeroed, charged to the memory cgroup, and refused (the
+ * program sees memory.grow return -1) when reclaim cannot find the pages,
+ * rather than invoking the OOM killer or logging an allocation failure.
+ */
+void *kwasm_linear_alloc(unsigned long size)
+{
+	return __vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
+}
+
+/* What /proc/meminfo calls MemAvailable and MemTotal, in pages. */
+unsigned long kwasm_mem_available_pages(void)
+{
+	return si_mem_available();
+}
+
+unsigned long kwasm_total_ram_pages(void)
+{
+	return totalram_pages();
+}
+
+/* The calling process's address space, kept (not its mappings) until kwasm_mm_drop. */
+struct mm_struct *kwasm_mm_grab_current(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	if (mm)
+		mmgrab(mm);
+	return mm;
+}
+
+void kwasm_mm_drop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+
+/*
+ * add_mm_counter(mm, MM_ANONPAGES, pages) without its rss_stat tracepoint,
+ * which modules cannot reach (mm_trace_rss_stat is not exported on 6.1,
+ * __tracepoint_rss_stat on 6.2+). The counter became per-CPU in 6.2.
+ */
+void kwasm_mm_add_rss(struct mm_struct *mm, long pages)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+	percpu_counter_add(&mm->rss_stat[MM_ANONPAGES], pages);
+#else
+	atomic_long_add(pages, &mm->rss_stat.count[MM_ANONPAGES]);
+#endif
 }
 
 void *kwasm_current(void)
@@ -376,11 +437,25 @@ static const struct file_operations kwasm_fops = {
 	.llseek = noop_llseek,
 };
 
+/* /sys/class/misc/kwasm/memory_bytes: the kernel memory programs hold now. */
+static ssize_t memory_bytes_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", kwasm_rust_memory_bytes());
+}
+static DEVICE_ATTR_RO(memory_bytes);
+
+static struct attribute *kwasm_attrs[] = {
+	&dev_attr_memory_bytes.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(kwasm);
+
 static struct miscdevice kwasm_device = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = "kwasm",
 	.fops = &kwasm_fops,
 	.mode = 0600,
+	.groups = kwasm_groups,
 };
 
 static int __init kwasm_init(void)

@@ -601,7 +601,13 @@ pub fn boot_command(paths: &Paths, args: BootArgs) -> Result<i32> {
         ..Default::default()
     };
     let r = boot(paths, &k, &initramfs, name, args.shell, &opts)?;
-    Ok(if report(&k, &r) { 0 } else { 1 })
+    let ok = report(&k, &r);
+    if !ok && !args.shell {
+        let label = format!("{}-{}-{name}", crate::soak::date("+%Y%m%dT%H%M%SZ"), k.release);
+        let dir = crate::soak::keep_logs(paths, &k, &r, &label)?;
+        eprintln!("xtask: this boot's logs are kept in {}", dir.display());
+    }
+    Ok(if ok { 0 } else { 1 })
 }
 
 /// `cargo xtask demo`: load the module and print `kwasm version`.

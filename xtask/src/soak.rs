@@ -223,8 +223,9 @@ fn outcome(r: &BootResult) -> (bool, String) {
 }
 
 /// Keeps a failed boot's logs (and its symbolized trace) under
-/// `target/soak/`; returns the folder.
-fn keep_logs(paths: &Paths, k: &Kernel, r: &BootResult, label: &str) -> Result<PathBuf> {
+/// `target/soak/LABEL/`, before the next boot of the same name overwrites
+/// them; returns the folder. `soak` and `boot` use it.
+pub fn keep_logs(paths: &Paths, k: &Kernel, r: &BootResult, label: &str) -> Result<PathBuf> {
     let dir = paths.target.join("soak").join(label);
     std::fs::create_dir_all(&dir)?;
     for log in [&r.serial_log, &r.kernel_log] {
@@ -241,7 +242,7 @@ fn keep_logs(paths: &Paths, k: &Kernel, r: &BootResult, label: &str) -> Result<P
     Ok(dir)
 }
 
-fn date(format: &str) -> String {
+pub fn date(format: &str) -> String {
     command_text(Command::new("date").args(["-u", format]))
 }
 

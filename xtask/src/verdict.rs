@@ -159,6 +159,25 @@ pub fn is_problem(line: &str) -> bool {
     KERNEL_PROBLEMS.iter().any(|p| line.contains(p))
 }
 
+/// A guest test that makes the OOM killer run on purpose (tests/guest
+/// src/memory.rs) writes this to the kernel log first. Until its next
+/// `kwasm-guest-tests:` line (the end of that window, or the next test)
+/// the OOM killer's report — which prints the allocating task's call
+/// trace — is expected; every other problem still counts.
+const OOM_EXPECTED: &str = "kwasm-guest-tests: the OOM killer may run now";
+/// What the guest writes before each test and after an OOM window.
+const GUEST_MARK: &str = "kwasm-guest-tests: ";
+
+/// Whether `line`, in a stretch of log where an OOM kill may be expected,
+/// is a problem.
+fn is_problem_in(line: &str, oom_expected: bool) -> bool {
+    if oom_expected {
+        KERNEL_PROBLEMS.iter().any(|p| *p != "Call Trace" && line.contains(p))
+    } else {
+        is_problem(line)
+    }
+}
+
 fn parse_test(rest: &str) -> Option<TestMarker> {
     let mut words = rest.trim().splitn(3, ' ');
     let name = words.next().filter(|n| !n.is_empty())?.to_string();
@@ -214,10 +233,21 @@ pub fn analyze(serial: &str, kernel_console: &str, timed_out: bool) -> Verdict {
             v.guest_output.push(line.to_string());
         }
     }
+    // The dmesg dump, then the console: each in order, each its own log.
+    let console_from = kernel_lines.len();
     kernel_lines.extend(kernel_console.lines().map(|l| l.trim_end_matches('\r')));
+    let mut oom_expected = false;
     for (i, line) in kernel_lines.iter().enumerate() {
         let msg = strip_timestamp(line);
-        if is_problem(msg) && !v.kernel_problems.iter().any(|p| p == msg) {
+        if i == console_from {
+            oom_expected = false;
+        }
+        if msg.contains(OOM_EXPECTED) {
+            oom_expected = true;
+        } else if msg.contains(GUEST_MARK) {
+            oom_expected = false;
+        }
+        if is_problem_in(msg, oom_expected) && !v.kernel_problems.iter().any(|p| p == msg) {
             if v.kernel_problems.is_empty() {
                 v.kernel_problem_context = kernel_lines[i..]
                     .iter()
@@ -286,6 +316,23 @@ mod tests {
         let v = analyze(&log("", BOOT, 512 | 4096 | 8192), "", false);
         assert_eq!(v.kernel_log_clean().unwrap_err(), "kernel tainted W (12800)");
         assert_eq!(taint_letters(1 | 512 | 4096), "PWO");
+    }
+
+    #[test]
+    fn expected_oom_report_is_no_problem() {
+        let oom = "[ 9.1] kwasm-guest-tests: the OOM killer may run now\r\n\
+                   [ 9.2] kwasm-guest-tes invoked oom-killer: gfp_mask=0x140dca\r\n\
+                   [ 9.2] Call Trace:\r\n\
+                   [ 9.3] Out of memory: Killed process 99 (kwasm)\r\n";
+        let after = "[ 9.4] kwasm-guest-tests: the OOM killer is not expected any more\r\n";
+        let v = analyze(&log("", &format!("{oom}{after}"), 0), "", false);
+        assert!(v.kernel_problems.is_empty(), "{:?}", v.kernel_problems);
+        // Anything else in the window still counts, and so does a call
+        // trace after it.
+        let v = analyze(&log("", &format!("{oom}[ 9.3] WARNING: at mm/x.c\r\n"), 0), "", false);
+        assert_eq!(v.kernel_problems, ["WARNING: at mm/x.c"]);
+        let v = analyze(&log("", &format!("{oom}{after}[ 9.5] Call Trace:\r\n"), 0), "", false);
+        assert_eq!(v.kernel_problems, ["Call Trace:"]);
     }
 
     #[test]

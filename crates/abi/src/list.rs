@@ -22,9 +22,12 @@ pub struct InstanceInfo {
     pub pid: i32,
     /// `ENGINE_NATIVE` or `ENGINE_PULLEY`.
     pub engine: u32,
-    /// Linear memory in use, in bytes.
+    /// Kernel memory the program holds, in bytes: its linear memories'
+    /// allocations, tables and code (what its process's RSS counts for
+    /// it), as of its last yield point.
     pub memory_bytes: u64,
-    /// The cap on linear memory in bytes; 0 for none beyond the program's.
+    /// The cap on each linear memory in bytes; 0 for none beyond the
+    /// program's.
     pub memory_limit: u64,
     /// CPU time the process has used, in nanoseconds (as of the program's
     /// last yield point).

@@ -103,6 +103,13 @@ pub unsafe extern "C" fn kwasm_rust_ioctl(private_data: *mut *mut c_void, cmd: c
     }
 }
 
+/// `/sys/class/misc/kwasm/memory_bytes`: the kernel memory programs hold
+/// (linear memories, tables, code), as their processes' RSS counts it.
+#[no_mangle]
+pub extern "C" fn kwasm_rust_memory_bytes() -> u64 {
+    platform::memory::held_bytes() as u64
+}
+
 /// Last `close()` of an open `/dev/kwasm`: ends its parked runs and its
 /// session, if any.
 ///

@@ -15,6 +15,7 @@
 //! pins the module, so `rmmod` waits until then.
 
 use crate::platform::fiber::{Fiber, Resume, Step};
+use crate::platform::memory::MemoryAccount;
 use crate::platform::sched::TaskRef;
 use crate::platform::stack::Stack;
 use crate::platform::sync::Lock;
@@ -156,7 +157,8 @@ fn run(
     status: &'static Status,
     prepare: impl FnOnce(&mut Store<RunState>),
 ) -> Result<Report, Report> {
-    let (settings, engine) = wasm::engine_for(&req.engine)?;
+    let account = MemoryAccount::for_current();
+    let (settings, engine) = wasm::engine_for(&req.engine, &account, wasm::memory_cap(&req.limits))?;
     let module = wasm::load(&engine, &image)?;
     drop(image);
     for import in module.imports() {
@@ -164,7 +166,8 @@ fn run(
             return Err(instantiate_failed(why));
         }
     }
-    let mut store: Store<RunState> = wasm::new_store(&engine, &settings, wasi, &req.limits, 1, status)?;
+    let mut store: Store<RunState> = wasm::new_store(&engine, &settings, wasi, &req.limits, 1, status, account)?;
+    store.data_mut().hold_code(&module);
     prepare(&mut store);
     let linker = wasm::linker(&engine).map_err(|e| instantiate_failed(alloc::format!("{e:?}")))?;
     let instance = wasm::enter(&mut store, status, |store| linker.instantiate(store, &module))?.map_err(|e| {

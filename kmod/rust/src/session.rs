@@ -4,6 +4,7 @@
 //! does; instances stay until the file is closed.
 
 use crate::platform::fiber::{self, Fiber, Resume, Step};
+use crate::platform::memory::MemoryAccount;
 use crate::platform::sched::TaskRef;
 use crate::platform::stack::Stack;
 use crate::platform::task::{Status, TaskClaim};
@@ -272,7 +273,8 @@ fn reply(mut req: InstanceRequest, report: &Report, arg: UserPtr) -> Result<Ende
 
 impl Live {
     fn new(req: &SessionRequest, wasi: wasm::WasiContext, status: &'static Status) -> Result<Live, Report> {
-        let (settings, engine) = wasm::engine_for(&req.engine)?;
+        let account = MemoryAccount::for_current();
+        let (settings, engine) = wasm::engine_for(&req.engine, &account, wasm::memory_cap(&req.limits))?;
         let mut store = wasm::new_store(
             &engine,
             &settings,
@@ -280,6 +282,7 @@ impl Live {
             &req.limits,
             MAX_SESSION_INSTANCES as usize,
             status,
+            account,
         )?;
         let mut linker = wasm::linker(&engine).map_err(|e| instantiate_failed(format!("{e:?}")))?;
         // Later registrations replace earlier ones of the same name, as
@@ -323,6 +326,7 @@ impl Live {
                 }
             })?;
         self.instances.push(Some(instance));
+        self.store.data_mut().hold_code(&module);
         Ok(self.instances.len() as u32)
     }
 

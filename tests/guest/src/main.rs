@@ -11,8 +11,10 @@
 //! tests only check what a user of the module would see.
 
 mod bench;
+mod cgroup;
 mod fuzz;
 mod hostile;
+mod memory;
 mod net;
 mod module;
 mod raw;
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
         Some("--thp-starvation-control") => {
             return stress::thp_starvation_control(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(180))
         }
+        Some("--hold-memory") => return memory::hold(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(64)),
         Some("--fpu-burner") => return run::fpu_burner(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10)),
         _ => {}
     }
@@ -141,6 +144,7 @@ fn main() -> ExitCode {
         .chain(wasi::TESTS)
         .chain(net::TESTS)
         .chain(suspend::TESTS)
+        .chain(memory::TESTS)
         .chain(stress::TESTS)
         .chain(fuzz::TESTS)
         .chain(run::LAST)

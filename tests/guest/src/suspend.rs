@@ -7,6 +7,7 @@
 //! (`kwasm ps` said "stopped"), so it cannot pass by the program ending
 //! before it was disturbed.
 
+use crate::cgroup::Cgroup;
 use crate::{expect, kernel_memory, Test};
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -212,48 +213,6 @@ fn stop_continue() -> Result<(), String> {
     Ok(())
 }
 
-/// A cgroup v2 directory of its own for the program, removed on drop.
-struct Cgroup(std::path::PathBuf);
-
-impl Cgroup {
-    fn new(name: &str, pid: u32) -> Result<Cgroup, String> {
-        let root = std::path::Path::new("/sys/fs/cgroup");
-        if !root.join("cgroup.controllers").exists() {
-            std::fs::create_dir_all(root).map_err(|e| e.to_string())?;
-            let ok = Command::new("mount")
-                .args(["-t", "cgroup2", "none", "/sys/fs/cgroup"])
-                .status()
-                .is_ok_and(|s| s.success());
-            expect(ok, || "cannot mount cgroup2 on /sys/fs/cgroup".into())?;
-        }
-        let dir = root.join(name);
-        let _ = std::fs::create_dir(&dir);
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
-            .map_err(|e| format!("moving {pid} into {}: {e}", dir.display()))?;
-        Ok(Cgroup(dir))
-    }
-
-    fn freeze(&self, on: bool) -> Result<(), String> {
-        std::fs::write(self.0.join("cgroup.freeze"), if on { "1" } else { "0" }).map_err(|e| e.to_string())
-    }
-
-    fn frozen(&self) -> bool {
-        std::fs::read_to_string(self.0.join("cgroup.events")).is_ok_and(|e| e.lines().any(|l| l == "frozen 1"))
-    }
-}
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        let _ = self.freeze(false);
-        // Back to the root group, so the directory can go.
-        if let Ok(procs) = std::fs::read_to_string(self.0.join("cgroup.procs")) {
-            for pid in procs.lines() {
-                let _ = std::fs::write("/sys/fs/cgroup/cgroup.procs", pid);
-            }
-        }
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
 
 /// What `docker pause`, `systemctl freeze` and Kubernetes do: the cgroup
 /// freezer, during compute and during a 3 s sleep; the sleep lasts its

@@ -2,7 +2,7 @@
 //! functions are called directly; inline functions and macros go through the
 //! one-line `kwasm_*` wrappers in `kwasm_glue.c`.
 
-use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 /// `struct file` (opaque).
 #[repr(C)]
@@ -138,6 +138,12 @@ extern "C" {
     // kwasm_glue.c wrappers.
     pub fn kwasm_kvmalloc(size: usize) -> *mut c_void;
     pub fn kwasm_vmalloc(size: c_ulong) -> *mut c_void;
+    pub fn kwasm_linear_alloc(size: c_ulong) -> *mut c_void;
+    pub fn kwasm_mm_grab_current() -> *mut c_void;
+    pub fn kwasm_mm_drop(mm: *mut c_void);
+    pub fn kwasm_mm_add_rss(mm: *mut c_void, pages: c_long);
+    pub fn kwasm_mem_available_pages() -> c_ulong;
+    pub fn kwasm_total_ram_pages() -> c_ulong;
     pub fn kwasm_copy_from_user(to: *mut c_void, from: *const c_void, n: c_ulong) -> c_ulong;
     pub fn kwasm_copy_to_user(to: *mut c_void, from: *const c_void, n: c_ulong) -> c_ulong;
     pub fn kwasm_bug();

@@ -23,6 +23,7 @@ pub mod cred;
 mod ffi;
 pub mod file;
 pub mod fs;
+pub mod memory;
 pub mod net;
 mod panic;
 pub mod params;

@@ -2,6 +2,7 @@
 //! loaded into it.
 
 use super::report::{instantiate_failed, load_failed, Report};
+use crate::platform::memory::{KernelMemoryCreator, MemoryAccount};
 use crate::platform::{codemem::KernelCodeMemory, cpu};
 use alloc::format;
 use alloc::sync::Arc;
@@ -22,20 +23,28 @@ fn settings(spec: &EngineSpec) -> Result<Settings, Report> {
 }
 
 /// The runtime configuration for `settings`: the shared one, plus what only
-/// the kernel side has (CPU detection, W^X code memory, the stack limit).
-fn config(settings: &Settings) -> Result<Config> {
+/// the kernel side has (CPU detection, W^X code memory, the stack limit,
+/// linear memory charged to `account` and capped at `memory_cap`).
+fn config(settings: &Settings, account: &Arc<MemoryAccount>, memory_cap: Option<usize>) -> Result<Config> {
     let mut config = settings.runtime_config(cpu::detect)?;
     config.max_wasm_stack(MAX_WASM_STACK);
+    config.with_host_memory(Arc::new(KernelMemoryCreator::new(account.clone(), memory_cap)));
     if settings.kind == EngineKind::Native {
         config.with_custom_code_memory(Some(Arc::new(KernelCodeMemory)));
     }
     Ok(config)
 }
 
-/// The engine `spec` names, if this module runs it on this CPU.
-pub fn engine_for(spec: &EngineSpec) -> Result<(Settings, Engine), Report> {
+/// The engine `spec` names, if this module runs it on this CPU, for one
+/// run or session: its linear memories are charged to `account` and none
+/// grows beyond `memory_cap`.
+pub fn engine_for(
+    spec: &EngineSpec,
+    account: &Arc<MemoryAccount>,
+    memory_cap: Option<usize>,
+) -> Result<(Settings, Engine), Report> {
     let settings = settings(spec)?;
-    let config = config(&settings).map_err(|e| load_failed(format!("{e:?}")))?;
+    let config = config(&settings, account, memory_cap).map_err(|e| load_failed(format!("{e:?}")))?;
     let engine = Engine::new(&config).map_err(|e| load_failed(format!("cannot build the engine: {e:?}")))?;
     Ok((settings, engine))
 }

@@ -15,6 +15,6 @@ mod wasi;
 
 pub use engine::{engine_for, load};
 pub use report::{instantiate_failed, write_reply, Report};
-pub use store::{claim_task, enter, new_store, RunState};
+pub use store::{claim_task, enter, memory_cap, new_store, RunState};
 pub use values::{from_val, to_vals};
 pub use wasi::{context as wasi_context, linker, Context as WasiContext};

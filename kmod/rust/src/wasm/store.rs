@@ -8,11 +8,14 @@
 
 use super::report::{load_failed, Report};
 use crate::platform::fiber::{Resume, Suspender};
+use crate::platform::memory::{Charge, MemoryAccount};
 use crate::platform::sched::{self, Pending};
 use crate::platform::task::{Status, TaskClaim};
 use crate::platform::ticker::{self, Ticker};
 use crate::platform::{clock, params, section};
 use alloc::format;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::cell::Cell;
 use core::fmt;
 use core::sync::atomic::Ordering;
@@ -20,7 +23,8 @@ use kwasm_abi::list::{STATE_LOADING, STATE_RUNNING, STATE_STOPPED};
 use kwasm_abi::Error as AbiError;
 use kwasm_engine::{EngineKind, Settings};
 use wasmtime::{
-    AsContextMut, CallHook, Engine, Error, Memory, ResourceLimiter, Result, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+    AsContextMut, CallHook, Engine, Error, Memory, Module, ResourceLimiter, Result, Store, StoreLimits, StoreLimitsBuilder,
+    UpdateDeadline,
 };
 
 /// What one table element costs, for capping tables by the memory limit.
@@ -65,6 +69,10 @@ pub struct RunState {
     deadline_ns: Option<u64>,
     /// What a signal the process survives does to the run.
     pub parking: Parking,
+    /// The kernel memory the run holds, counted as its process's.
+    account: Arc<MemoryAccount>,
+    /// The code of the modules loaded into the store.
+    code: Vec<Charge>,
 }
 
 /// How a run meets a pending signal. One that ends the process (SIGKILL,
@@ -135,25 +143,49 @@ impl RunState {
     pub fn deadline_ns(&self) -> Option<u64> {
         self.deadline_ns
     }
+
+    /// Counts `module`'s code (loaded for this store: its instances keep it
+    /// until the store goes) as the run's memory.
+    pub fn hold_code(&mut self, module: &Module) {
+        let code = module.image_range();
+        self.code.push(Charge::new(&self.account, code.end as usize - code.start as usize));
+    }
+
+    /// Shows the run's kernel memory in `kwasm ps`.
+    fn show_memory(&self) {
+        self.status.memory_bytes.store(self.account.bytes() as u64, Ordering::Relaxed);
+    }
 }
 
-/// Wasmtime's limits, reporting the memory granted to `kwasm ps`.
+/// Wasmtime's limits; tables are charged to the run's account here (linear
+/// memories charge themselves, see `platform::memory`).
 struct Limits {
     inner: StoreLimits,
-    status: &'static Status,
+    account: Arc<MemoryAccount>,
+    /// Bytes of table granted so far, and of the growth being attempted.
+    tables: usize,
+    growing: usize,
 }
 
 impl ResourceLimiter for Limits {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Result<bool> {
-        let granted = self.inner.memory_growing(current, desired, maximum)?;
-        if granted && maximum.is_none_or(|m| desired <= m) {
-            self.status.memory_bytes.store(desired as u64, Ordering::Relaxed);
+        self.inner.memory_growing(current, desired, maximum)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Result<bool> {
+        let granted = self.inner.table_growing(current, desired, maximum)?;
+        if granted {
+            self.growing = desired.saturating_sub(current).saturating_mul(TABLE_ELEMENT_BYTES);
+            self.tables += self.growing;
+            self.account.charge(self.growing);
         }
         Ok(granted)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Result<bool> {
-        self.inner.table_growing(current, desired, maximum)
+    fn table_grow_failed(&mut self, _error: Error) -> Result<()> {
+        self.tables -= self.growing;
+        self.account.uncharge(core::mem::take(&mut self.growing));
+        Ok(())
     }
 
     fn instances(&self) -> usize {
@@ -167,6 +199,18 @@ impl ResourceLimiter for Limits {
     fn tables(&self) -> usize {
         self.inner.tables()
     }
+}
+
+impl Drop for Limits {
+    fn drop(&mut self) {
+        self.account.uncharge(self.tables);
+    }
+}
+
+/// The cap on each of a run's linear memories: the request's, tightened by
+/// the module's `max_memory_mib`.
+pub fn memory_cap(limits: &kwasm_abi::Limits) -> Option<usize> {
+    params::tighter(limits.max_memory, params::max_memory()).map(|max| usize::try_from(max).unwrap_or(usize::MAX))
 }
 
 /// Claims the calling task's entry for running wasm (Wasmtime's
@@ -198,10 +242,10 @@ pub fn new_store(
     limits: &kwasm_abi::Limits,
     max_instances: usize,
     status: &'static Status,
+    account: Arc<MemoryAccount>,
 ) -> Result<Store<RunState>, Report> {
     let mut builder = StoreLimitsBuilder::new().instances(max_instances);
-    if let Some(max) = params::tighter(limits.max_memory, params::max_memory()) {
-        let max = usize::try_from(max).unwrap_or(usize::MAX);
+    if let Some(max) = memory_cap(limits) {
         // Tables are kernel memory too: the same cap bounds each table,
         // at a pointer per element.
         builder = builder.memory_size(max).table_elements(max / TABLE_ELEMENT_BYTES);
@@ -212,12 +256,16 @@ pub fn new_store(
         wasi,
         limits: Limits {
             inner: builder.build(),
-            status,
+            account: account.clone(),
+            tables: 0,
+            growing: 0,
         },
         status,
         timeout_ns: params::tighter(limits.timeout_ns, params::max_timeout_ns()),
         deadline_ns: None,
         parking: Parking::new(status),
+        account,
+        code: Vec::new(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
@@ -251,7 +299,6 @@ pub fn enter<S: AsContextMut<Data = RunState>, R>(
     let ticker = Ticker::start(cx.engine()).ok_or_else(|| load_failed("the epoch ticker has no free slot"))?;
     let state = cx.data_mut();
     state.status = status;
-    state.limits.status = status;
     state.parking.status.set(status);
     state.parking.ticker_slot.set(Some(ticker.slot()));
     state.deadline_ns = state.timeout_ns.map(|t| clock::monotonic_ns().saturating_add(t));
@@ -259,6 +306,7 @@ pub fn enter<S: AsContextMut<Data = RunState>, R>(
     status.state.store(STATE_RUNNING, Ordering::Relaxed);
     let result = f(store);
     section::leave();
+    store.as_context_mut().data().show_memory();
     store.as_context_mut().data_mut().parking.ticker_slot.set(None);
     drop(ticker);
     Ok(result)
@@ -273,6 +321,7 @@ fn yield_point(state: &RunState) -> Result<UpdateDeadline> {
         return Err(Error::new(Stop::TimedOut));
     }
     state.status.cpu_ns.store(clock::task_cputime_ns(), Ordering::Relaxed);
+    state.show_memory();
     sched::cond_resched();
     Ok(UpdateDeadline::Continue(1))
 }

@@ -1,0 +1,313 @@
+//! Kernel memory a program holds, counted as its process's own, and the
+//! linear memories Wasmtime runs it in.
+//!
+//! A program's linear memories, tables and code are kernel allocations:
+//! they are charged to the caller's memory cgroup (`GFP_KERNEL_ACCOUNT`),
+//! but by themselves they are in no process's resident set, so the OOM
+//! killer — which ranks processes by RSS — would pass over a kwasm program
+//! holding gigabytes and kill an innocent process instead. A
+//! [`MemoryAccount`] adds what a run holds to its process's anonymous-page
+//! counter (`RssAnon` and `VmRSS` in `/proc/PID/status`, what `ps`, `top`
+//! and the OOM killer's badness read), and takes it back when the memory
+//! is freed; it keeps the `mm_struct` (not its mappings) so the counter is
+//! balanced before the kernel checks it when the process is gone.
+//!
+//! Linear memory itself ([`KernelMemoryCreator`]) is zeroed vmalloc memory
+//! that is refused rather than taken from a machine that cannot spare it:
+//! `memory.grow` returns -1 to the program that asked, on either engine,
+//! inside a memory cgroup or not, when the growth would leave less than
+//! [`reserve`] of the machine's memory available, and when reclaim cannot
+//! find the pages (`__GFP_RETRY_MAYFAIL`: no OOM killer).
+
+use super::{ffi, sched, section};
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use wasmtime::{format_err, LinearMemory, MemoryCreator, MemoryType, Result};
+
+const PAGE_SIZE: usize = 4096;
+/// A wasm32 memory's largest size.
+const MAX_LINEAR_MEMORY: usize = 1 << 32;
+/// Bytes copied between chances to reschedule when a memory moves.
+const COPY_CHUNK: usize = 16 << 20;
+/// The least memory growth leaves available, and the share of RAM it is
+/// at least (see [`reserve`]).
+const MIN_RESERVE: usize = 32 << 20;
+const RESERVE_SHARE: usize = 32;
+
+/// Memory a linear memory's growth must leave available to the rest of
+/// the machine: 1/32 of RAM, at least 32 MiB. Taking the last of it would
+/// push every other allocation into direct reclaim and the OOM killer's
+/// reach, and that is where the kernel is weakest (on 6.12, reclaim and a
+/// pending vmalloc purge can deadlock: docs/reliability.md).
+fn reserve() -> usize {
+    // SAFETY: reads a counter.
+    let total = unsafe { ffi::kwasm_total_ram_pages() } as usize * PAGE_SIZE;
+    (total / RESERVE_SHARE).max(MIN_RESERVE)
+}
+
+/// Whether `len` more bytes leave the machine its reserve.
+fn can_spare(len: usize) -> bool {
+    // SAFETY: si_mem_available() only reads counters.
+    let available = unsafe { ffi::kwasm_mem_available_pages() } as usize * PAGE_SIZE;
+    available.saturating_sub(len) >= reserve()
+}
+
+fn pages(bytes: usize) -> usize {
+    bytes.div_ceil(PAGE_SIZE)
+}
+
+/// What every account holds together (`/sys/class/misc/kwasm/memory_bytes`).
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// The kernel memory all programs hold now.
+pub fn held_bytes() -> usize {
+    HELD.load(Ordering::Relaxed)
+}
+
+/// The kernel memory one run (or session) holds for its process.
+pub struct MemoryAccount {
+    /// The process's `mm_struct`, grabbed; null for a caller with none.
+    mm: *mut c_void,
+    bytes: AtomicUsize,
+}
+
+// SAFETY: `mm` is only passed to the kernel's counter and mmdrop, which
+// are safe from any task; the byte count is atomic.
+unsafe impl Send for MemoryAccount {}
+// SAFETY: as Send.
+unsafe impl Sync for MemoryAccount {}
+
+impl MemoryAccount {
+    /// An account charging the calling process.
+    pub fn for_current() -> Arc<MemoryAccount> {
+        // SAFETY: reads and grabs current->mm; no other effect.
+        let mm = unsafe { ffi::kwasm_mm_grab_current() };
+        Arc::new(MemoryAccount {
+            mm,
+            bytes: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn charge(&self, bytes: usize) {
+        HELD.fetch_add(bytes, Ordering::Relaxed);
+        let old = self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.count_pages(pages(old.saturating_add(bytes)) as isize - pages(old) as isize);
+    }
+
+    pub fn uncharge(&self, bytes: usize) {
+        HELD.fetch_sub(bytes, Ordering::Relaxed);
+        let old = self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.count_pages(pages(old.saturating_sub(bytes)) as isize - pages(old) as isize);
+    }
+
+    fn count_pages(&self, delta: isize) {
+        if delta != 0 && !self.mm.is_null() {
+            // SAFETY: mm is grabbed until drop; the counter takes any task.
+            unsafe { ffi::kwasm_mm_add_rss(self.mm, delta as _) };
+        }
+    }
+}
+
+impl Drop for MemoryAccount {
+    fn drop(&mut self) {
+        // Everything charged is given back before the process's counters
+        // may be checked (when the last reference to its mm goes).
+        self.uncharge(self.bytes());
+        if !self.mm.is_null() {
+            // SAFETY: grabbed in for_current, dropped once here.
+            unsafe { ffi::kwasm_mm_drop(self.mm) };
+        }
+    }
+}
+
+/// Bytes charged to an account for as long as this lives.
+pub struct Charge {
+    account: Arc<MemoryAccount>,
+    bytes: usize,
+}
+
+impl Charge {
+    pub fn new(account: &Arc<MemoryAccount>, bytes: usize) -> Charge {
+        account.charge(bytes);
+        Charge {
+            account: account.clone(),
+            bytes,
+        }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.account.uncharge(self.bytes);
+    }
+}
+
+/// A zeroed, page-aligned block of `kwasm_linear_alloc`, charged to an
+/// account.
+struct Block {
+    ptr: NonNull<u8>,
+    len: usize,
+    _charge: Charge,
+}
+
+impl Block {
+    fn new(len: usize, account: &Arc<MemoryAccount>) -> Option<Block> {
+        if !can_spare(len) {
+            return None;
+        }
+        // SAFETY: vmalloc of any size; null on failure. It may sleep, so
+        // the wasm section is left first (growth runs from wasm).
+        let ptr = section::suspended(|| unsafe { ffi::kwasm_linear_alloc(len as _) });
+        Some(Block {
+            ptr: NonNull::new(ptr.cast())?,
+            len,
+            _charge: Charge::new(account, len),
+        })
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // SAFETY: ptr came from kwasm_linear_alloc (vmalloc) and is freed
+        // once; vfree may sleep, so outside the wasm section.
+        section::suspended(|| unsafe { ffi::kvfree(self.ptr.as_ptr() as *const c_void) });
+    }
+}
+
+/// Makes [`KernelLinearMemory`]s for one run's engine.
+pub struct KernelMemoryCreator {
+    account: Arc<MemoryAccount>,
+    /// The run's cap on each memory, if any: capacity never goes beyond it.
+    cap: Option<usize>,
+}
+
+impl KernelMemoryCreator {
+    pub fn new(account: Arc<MemoryAccount>, cap: Option<usize>) -> KernelMemoryCreator {
+        KernelMemoryCreator { account, cap }
+    }
+}
+
+// SAFETY: every memory is zero-filled, at least `minimum` bytes, never
+// reserves or guards (refused below), and is owned by its Wasmtime memory.
+unsafe impl MemoryCreator for KernelMemoryCreator {
+    fn new_memory(
+        &self,
+        _ty: MemoryType,
+        minimum: usize,
+        maximum: Option<usize>,
+        reserved_size_in_bytes: Option<usize>,
+        guard_size_in_bytes: usize,
+    ) -> Result<Box<dyn LinearMemory>, String> {
+        if reserved_size_in_bytes.unwrap_or(0) != 0 || guard_size_in_bytes != 0 {
+            return Err("kwasm's linear memories have no reservation or guard pages".into());
+        }
+        let maximum = [maximum, self.cap]
+            .into_iter()
+            .flatten()
+            .fold(MAX_LINEAR_MEMORY, usize::min)
+            .max(minimum);
+        let mut memory = KernelLinearMemory {
+            block: None,
+            size: 0,
+            maximum,
+            account: self.account.clone(),
+        };
+        memory
+            .grow_to(minimum)
+            .map_err(|_| alloc::format!("cannot allocate {minimum} bytes of linear memory"))?;
+        Ok(Box::new(memory))
+    }
+}
+
+/// A linear memory in one vmalloc block, moved to a bigger block (double
+/// the capacity while that fits the memory's maximum, else just enough)
+/// when it outgrows its own. Explicit bounds checks guard it: there is no
+/// guard region.
+pub struct KernelLinearMemory {
+    block: Option<Block>,
+    size: usize,
+    maximum: usize,
+    account: Arc<MemoryAccount>,
+}
+
+// SAFETY: the block is owned by this memory, which Wasmtime uses from one
+// thread at a time.
+unsafe impl Send for KernelLinearMemory {}
+// SAFETY: as Send; shared references only read sizes and the pointer.
+unsafe impl Sync for KernelLinearMemory {}
+
+impl KernelLinearMemory {
+    fn capacity(&self) -> usize {
+        self.block.as_ref().map_or(0, |b| b.len)
+    }
+}
+
+// SAFETY: as_ptr points at byte_capacity() zeroed bytes owned by this
+// memory (or is dangling with capacity 0); growth within the capacity does
+// not move it.
+unsafe impl LinearMemory for KernelLinearMemory {
+    fn byte_size(&self) -> usize {
+        self.size
+    }
+
+    fn byte_capacity(&self) -> usize {
+        self.capacity()
+    }
+
+    fn grow_to(&mut self, new_size: usize) -> Result<()> {
+        if new_size <= self.capacity() {
+            self.size = self.size.max(new_size);
+            return Ok(());
+        }
+        if new_size > self.maximum {
+            return Err(format_err!("linear memory cannot grow beyond {} bytes", self.maximum));
+        }
+        let exact = pages(new_size) * PAGE_SIZE;
+        let roomy = (self.capacity().saturating_mul(2)).clamp(exact, pages(self.maximum) * PAGE_SIZE);
+        let block = Block::new(roomy, &self.account)
+            .or_else(|| (roomy > exact).then(|| Block::new(exact, &self.account)).flatten())
+            .ok_or_else(|| format_err!("no kernel memory for {new_size} bytes of linear memory"))?;
+        if let Some(old) = &self.block {
+            copy(old, &block, self.size);
+        }
+        self.block = Some(block);
+        self.size = new_size;
+        Ok(())
+    }
+
+    fn as_ptr(&self) -> *mut u8 {
+        self.block
+            .as_ref()
+            .map_or(NonNull::<u128>::dangling().cast(), |b| b.ptr)
+            .as_ptr()
+    }
+}
+
+/// Copies the first `len` bytes of `from` into `to`, outside the wasm
+/// section and in chunks (a memory can be gigabytes: let others run
+/// between them on a non-preemptible kernel).
+fn copy(from: &Block, to: &Block, len: usize) {
+    section::suspended(|| {
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(COPY_CHUNK);
+            // SAFETY: both blocks hold at least len bytes (to is bigger
+            // than from, which holds the memory's size) and are distinct
+            // allocations.
+            unsafe {
+                core::ptr::copy_nonoverlapping(from.ptr.as_ptr().add(done), to.ptr.as_ptr().add(done), n);
+            }
+            done += n;
+            sched::cond_resched();
+        }
+    });
+}
