@@ -1124,16 +1124,7 @@ fn aftermath() -> Result<(), String> {
             },
         )?;
     }
-    let log = Command::new("dmesg").output().map_err(|e| e.to_string())?;
-    let log = String::from_utf8_lossy(&log.stdout);
-    let bad: Vec<&str> = log
-        .lines()
-        .filter(|l| {
-            ["kwasm: panic", "WARNING:", "BUG:", "Oops", "Call Trace"]
-                .iter()
-                .any(|w| l.contains(w))
-        })
-        .collect();
+    let bad = crate::kernel_log_problems(&["kwasm: panic", "WARNING:", "BUG:", "Oops", "Call Trace"])?;
     expect(bad.is_empty(), || format!("kernel log after the stress: {bad:?}"))
 }
 

@@ -166,6 +166,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// What a test that makes the OOM killer run on purpose (memory.rs) writes
+/// to the kernel log first; the window closes at the next
+/// `kwasm-guest-tests:` line. The rig's verdict (xtask/src/verdict.rs) has
+/// the same rule: inside the window the OOM killer's report, which prints a
+/// call trace, is expected.
+pub const OOM_EXPECTED: &str = "kwasm-guest-tests: the OOM killer may run now";
+pub const OOM_NOT_EXPECTED: &str = "kwasm-guest-tests: the OOM killer is not expected any more";
+
+/// Kernel log lines holding any of `words`, except a call trace inside a
+/// window where a test expected the OOM killer.
+pub fn kernel_log_problems(words: &[&str]) -> Result<Vec<String>, String> {
+    let out = std::process::Command::new("dmesg").output().map_err(|e| e.to_string())?;
+    let log = String::from_utf8_lossy(&out.stdout);
+    let mut oom_expected = false;
+    let mut bad = Vec::new();
+    for line in log.lines() {
+        if line.contains(OOM_EXPECTED) {
+            oom_expected = true;
+        } else if line.contains("kwasm-guest-tests: ") {
+            oom_expected = false;
+        }
+        let expected = |w: &&str| oom_expected && *w == "Call Trace";
+        if words.iter().any(|w| line.contains(w) && !expected(w)) {
+            bad.push(line.to_string());
+        }
+    }
+    Ok(bad)
+}
+
 /// Writes `line` into the kernel log (before each test, and each hostile
 /// case), so that anything the kernel reports can be placed in what
 /// caused it.

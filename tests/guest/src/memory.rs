@@ -7,7 +7,7 @@
 //! `--hold-memory MIB`.
 
 use crate::cgroup::Cgroup;
-use crate::{expect, kernel_memory, mark_kernel_log, Test};
+use crate::{expect, kernel_memory, mark_kernel_log, Test, OOM_EXPECTED, OOM_NOT_EXPECTED};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -16,12 +16,6 @@ use std::time::Duration;
 
 const WAT: &str = "/share/kwasm/tests";
 const ENGINES: [&str; 2] = ["native", "pulley"];
-
-/// What the rig's verdict (xtask/src/verdict.rs) looks for around an OOM
-/// kill a test causes on purpose: the OOM killer's report (which includes
-/// a call trace) between them is not a kernel problem.
-const OOM_EXPECTED: &str = "kwasm-guest-tests: the OOM killer may run now";
-const OOM_NOT_EXPECTED: &str = "kwasm-guest-tests: the OOM killer is not expected any more";
 
 /// Longest wait for a program to allocate what it was asked to.
 const ALLOCATING: Duration = Duration::from_secs(60);
