@@ -7,6 +7,7 @@
 //! `--hold-memory MIB`.
 
 use crate::cgroup::Cgroup;
+use crate::stress::back_to_baseline;
 use crate::{expect, kernel_memory, mark_kernel_log, Test, OOM_EXPECTED, OOM_NOT_EXPECTED};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -202,25 +203,6 @@ impl Drop for OomExpected {
     }
 }
 
-/// Kernel memory back where it was (vmalloc within 1 MiB) once the
-/// programs are gone.
-fn memory_returns(before: (i64, i64), what: &str) -> Result<(), String> {
-    let mut after = kernel_memory()?;
-    for _ in 0..50 {
-        if after.0 - before.0 <= 1024 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        after = kernel_memory()?;
-    }
-    expect(after.0 - before.0 <= 1024, || {
-        format!(
-            "{what}: vmalloc did not come back: {} KiB before, {} KiB after",
-            before.0, after.0
-        )
-    })
-}
-
 /// A program holding 64 MiB of linear memory: its process's RssAnon,
 /// `kwasm ps` and the module's `memory_bytes` all show it, and it is gone
 /// once the program is.
@@ -265,7 +247,7 @@ fn counts_as_rss(engine: &str) -> Result<(), String> {
     expect(left == 0, || {
         format!("{engine}: {MODULE_MEMORY} still says {left} after the program ended")
     })?;
-    memory_returns(before, engine)
+    back_to_baseline(engine, before).map(|_| ())
 }
 
 /// The module's count of the kernel memory all programs hold.
@@ -338,7 +320,7 @@ fn grow_refused(engine: &str) -> Result<(), String> {
          ({left} MiB available after)"
     );
     innocent.kill();
-    memory_returns(before, engine)
+    back_to_baseline(engine, before).map(|_| ())
 }
 
 /// Two kwasm programs hold half and a tenth of the free memory; an
@@ -384,7 +366,7 @@ fn oom_picks_biggest() -> Result<(), String> {
     if let Ok(p) = innocent {
         p.kill();
     }
-    memory_returns(before, "after the OOM kill")
+    back_to_baseline("after the OOM kill", before).map(|_| ())
 }
 
 /// In a memory cgroup with `memory.max` 128 MiB, beside a process of the
@@ -429,5 +411,5 @@ fn cgroup_limit() -> Result<(), String> {
         println!("memory: {engine}: in a group limited to {LIMIT_MIB} MiB the program was {outcome}; the 32 MiB process beside it lives");
         innocent.kill();
     }
-    memory_returns(before, "after the cgroup runs")
+    back_to_baseline("after the cgroup runs", before).map(|_| ())
 }

@@ -19,6 +19,7 @@
 //! [`reserve`] of the machine's memory available, and when reclaim cannot
 //! find the pages (`__GFP_RETRY_MAYFAIL`: no OOM killer).
 
+use super::pte::PAGE_SIZE;
 use super::{ffi, sched, section};
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -28,7 +29,6 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use wasmtime::{format_err, LinearMemory, MemoryCreator, MemoryType, Result};
 
-const PAGE_SIZE: usize = 4096;
 /// A wasm32 memory's largest size.
 const MAX_LINEAR_MEMORY: usize = 1 << 32;
 /// Bytes copied between chances to reschedule when a memory moves.
