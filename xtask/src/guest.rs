@@ -30,6 +30,20 @@ pub const VCPUS: &str = "2";
 /// executes the instruction; the guest test `rig-cmpxchg16b` checks it.
 pub const CPU: &str = "max,cx16=off";
 
+/// Kernel parameters every boot gets, for the emulator's sake.
+/// `tsc=unstable`: QEMU's multi-threaded TCG can run an `int3` the kernel
+/// has already patched away when it live-patches code another vCPU is
+/// executing (`text_poke_bp_batch`, for a static branch or static call),
+/// and the kernel then dies with `Oops: int3` (seen in QEMU 7.2 and 10.0;
+/// docs/reliability.md). The one such patch seen to kill a rig boot is
+/// 6.12's `sched_clock` being marked stable 2 s into boot (and again if the
+/// clocksource watchdog later gives up on the TSC under load); with the TSC
+/// unstable from the start the kernel never makes that flip, as 6.1 on this
+/// emulator already does by itself. The guest test `rig-sched-clock`
+/// checks it. The few other runtime patches of a boot (once-keys, netfilter
+/// hooks) stay exposed; `BootOptions::single_thread` closes the whole class.
+pub const RIG_CMDLINE: &str = "tsc=unstable";
+
 /// The guest's user-space programs, built static for musl.
 pub struct GuestBinaries {
     pub kwasm: PathBuf,
@@ -272,6 +286,10 @@ pub struct BootOptions {
     /// vCPUs instead of [`VCPUS`] (more than the host has cores changes
     /// how guest threads interleave).
     pub vcpus: Option<u32>,
+    /// All vCPUs on one host thread (`-accel tcg,thread=single`): QEMU then
+    /// never translates code while another vCPU writes it, at the cost of
+    /// real parallelism (vCPUs take turns).
+    pub single_thread: bool,
 }
 
 pub struct BootResult {
@@ -282,7 +300,7 @@ pub struct BootResult {
 }
 
 fn qemu_command(k: &Kernel, initramfs: &Path, kernel_log: &Path, interactive: bool, opts: &BootOptions) -> Command {
-    let mut cmdline = String::from("console=ttyS1 panic=-1 loglevel=7 printk.time=1");
+    let mut cmdline = format!("console=ttyS1 panic=-1 loglevel=7 printk.time=1 {RIG_CMDLINE}");
     if let Some(extra) = &opts.append {
         cmdline.push(' ');
         cmdline.push_str(extra);
@@ -291,7 +309,7 @@ fn qemu_command(k: &Kernel, initramfs: &Path, kernel_log: &Path, interactive: bo
     let mut q = Command::new("qemu-system-x86_64");
     q.args([
         "-accel",
-        "tcg",
+        if opts.single_thread { "tcg,thread=single" } else { "tcg" },
         "-cpu",
         opts.cpu.as_deref().unwrap_or(CPU),
         "-m",

@@ -224,6 +224,10 @@ pub struct SoakArgs {
     /// defect the rig works around).
     #[arg(long)]
     cpu: Option<String>,
+    /// All vCPUs on one host thread (`-accel tcg,thread=single`): closes
+    /// the emulator's live-patching defect at the cost of real parallelism.
+    #[arg(long)]
+    single_thread: bool,
     /// Use the module and guest binaries as they are; build nothing.
     #[arg(long)]
     no_build: bool,
@@ -333,6 +337,7 @@ fn run(cli: Cli) -> Result<i32> {
                 hardened: args.hardened,
                 minutes: args.minutes,
                 cpu: args.cpu,
+                single_thread: args.single_thread,
                 build: !args.no_build,
             },
         ),

@@ -18,11 +18,16 @@ use crate::kernels::{Kernel, KernelLine};
 use crate::paths::Paths;
 use crate::{process, symbolize, test};
 
+/// What every plan starts with: the rig's own checks, then loading the
+/// module.
+const PLAN_START: &[&str] = &["rig-cmpxchg16b", "rig-sched-clock", "insmod"];
+
 /// The stress plan: what the double faults of 6.12 ran under (hostile
 /// corpus, kills with sockets open, the kill storm, the 32-instance soak),
-/// after the rig's own check and loading the module.
+/// after [`PLAN_START`].
 pub const STRESS_PLAN: &[&str] = &[
     "rig-cmpxchg16b",
+    "rig-sched-clock",
     "insmod",
     "hostile-corpus",
     "net-kill-releases-sockets",
@@ -54,6 +59,8 @@ pub struct SoakOptions {
     /// A long mixed soak of this many minutes instead of a test plan.
     pub minutes: Option<u32>,
     pub cpu: Option<String>,
+    /// QEMU's single-threaded TCG ([`BootOptions::single_thread`]).
+    pub single_thread: bool,
     /// Build the module and guest binaries first.
     pub build: bool,
 }
@@ -78,8 +85,8 @@ impl SoakOptions {
             (None, Some("all")) => GuestAction::tests_for(line),
             (None, Some(only)) => {
                 // The module must be loaded before anything else runs.
-                let mut list: Vec<&str> = STRESS_PLAN[..2].to_vec();
-                list.extend(only.split(',').filter(|t| !STRESS_PLAN[..2].contains(t)));
+                let mut list: Vec<&str> = PLAN_START.to_vec();
+                list.extend(only.split(',').filter(|t| !PLAN_START.contains(t)));
                 tests(list.join(","))
             }
             (None, None) => tests(STRESS_PLAN.join(",")),
@@ -102,6 +109,9 @@ impl SoakOptions {
         }
         if self.host_load {
             o.push("host-load");
+        }
+        if self.single_thread {
+            o.push("tcg-single-thread");
         }
         if o.is_empty() {
             "-".into()
@@ -256,6 +266,7 @@ pub fn soak(paths: &Paths, opts: &SoakOptions) -> Result<i32> {
         append: Some(cmdline(&k, line, opts.hardened)),
         cpu: opts.cpu.clone(),
         vcpus: opts.vcpus,
+        single_thread: opts.single_thread,
     };
     let plan = opts.plan_name();
     let vcpus = opts.vcpus.map_or_else(|| guest::VCPUS.to_string(), |n| n.to_string());

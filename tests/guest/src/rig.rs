@@ -5,7 +5,35 @@
 use crate::Test;
 use core::arch::x86_64::__cpuid;
 
-pub const TESTS: &[Test] = &[("rig-cmpxchg16b", cmpxchg16b)];
+pub const TESTS: &[Test] = &[("rig-cmpxchg16b", cmpxchg16b), ("rig-sched-clock", sched_clock)];
+
+/// What the kernel logs when it live-patches `sched_clock`'s static branch.
+const SCHED_CLOCK_STABLE: &str = "sched_clock: Marking stable";
+
+/// The kernel must not have marked `sched_clock` stable. Doing so patches
+/// a static branch that the other vCPU runs, and QEMU's multi-threaded TCG
+/// can then execute the patch's transient `int3` after the kernel stopped
+/// expecting it: `Oops: int3` in `sched_clock_cpu`, 2 s into a 6.12 boot,
+/// before anything of kwasm runs. The rig boots with `tsc=unstable`
+/// (`xtask::guest::RIG_CMDLINE`), which keeps the kernel from ever making
+/// that flip (docs/reliability.md).
+fn sched_clock() -> Result<(), String> {
+    let out = std::process::Command::new("dmesg").output().map_err(|e| format!("dmesg: {e}"))?;
+    let log = String::from_utf8_lossy(&out.stdout);
+    if let Some(line) = log.lines().find(|l| l.contains(SCHED_CLOCK_STABLE)) {
+        return Err(format!(
+            "the kernel marked sched_clock stable ({}): it live-patched a static branch the other vCPU runs, \
+             which the emulator can turn into an int3 Oops; boot the rig with tsc=unstable",
+            line.trim()
+        ));
+    }
+    let tsc = log.lines().find(|l| l.contains("TSC unstable") || l.contains("TSCs unsynchronized"));
+    println!(
+        "rig: sched_clock never marked stable ({})",
+        tsc.map_or("the kernel did not say why", str::trim)
+    );
+    Ok(())
+}
 
 /// EFLAGS.ZF, the only flag `cmpxchg16b` may change.
 const ZF: u64 = 1 << 6;
