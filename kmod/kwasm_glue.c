@@ -39,6 +39,8 @@ void kwasm_rust_release(void **private_data);
 bool kwasm_rust_tick(void);
 void kwasm_rust_die(unsigned long sp, unsigned long task_stack_lo, unsigned long task_stack_hi);
 u64 kwasm_rust_memory_bytes(void);
+u64 kwasm_rust_stack_high_water(void);
+u64 kwasm_rust_stack_size(void);
 
 /* One-line wrappers, called from rust/src/platform/ffi.rs only. */
 void *kwasm_kvmalloc(size_t size);
@@ -444,8 +446,24 @@ static ssize_t memory_bytes_show(struct device *dev, struct device_attribute *at
 }
 static DEVICE_ATTR_RO(memory_bytes);
 
+/* .../stack_high_water_bytes: the most of a private stack any run used. */
+static ssize_t stack_high_water_bytes_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", kwasm_rust_stack_high_water());
+}
+static DEVICE_ATTR_RO(stack_high_water_bytes);
+
+/* .../stack_size_bytes: a private stack's usable size. */
+static ssize_t stack_size_bytes_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", kwasm_rust_stack_size());
+}
+static DEVICE_ATTR_RO(stack_size_bytes);
+
 static struct attribute *kwasm_attrs[] = {
 	&dev_attr_memory_bytes.attr,
+	&dev_attr_stack_high_water_bytes.attr,
+	&dev_attr_stack_size_bytes.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(kwasm);

@@ -111,8 +111,9 @@ fn corpus() -> Result<(), String> {
     }
     let first = after_first.unwrap_or(last);
     let (vmalloc, slab) = (last.0 - first.0, last.1 - first.1);
+    let stack = crate::stress::stack_depth("after the hostile corpus")?;
     println!(
-        "hostile corpus: {} cases x 2 engines x {PASSES} passes; vmalloc {vmalloc:+} KiB, unreclaimable slab {slab:+} KiB after the first pass",
+        "hostile corpus: {} cases x 2 engines x {PASSES} passes; vmalloc {vmalloc:+} KiB, unreclaimable slab {slab:+} KiB after the first pass; {stack}",
         cases.len()
     );
     expect(vmalloc <= TOLERANCE_KIB && slab <= TOLERANCE_KIB, || {

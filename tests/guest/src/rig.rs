@@ -18,7 +18,9 @@ const SCHED_CLOCK_STABLE: &str = "sched_clock: Marking stable";
 /// (`xtask::guest::RIG_CMDLINE`), which keeps the kernel from ever making
 /// that flip (docs/reliability.md).
 fn sched_clock() -> Result<(), String> {
-    let out = std::process::Command::new("dmesg").output().map_err(|e| format!("dmesg: {e}"))?;
+    let out = std::process::Command::new("dmesg")
+        .output()
+        .map_err(|e| format!("dmesg: {e}"))?;
     let log = String::from_utf8_lossy(&out.stdout);
     if let Some(line) = log.lines().find(|l| l.contains(SCHED_CLOCK_STABLE)) {
         return Err(format!(
@@ -27,7 +29,9 @@ fn sched_clock() -> Result<(), String> {
             line.trim()
         ));
     }
-    let tsc = log.lines().find(|l| l.contains("TSC unstable") || l.contains("TSCs unsynchronized"));
+    let tsc = log
+        .lines()
+        .find(|l| l.contains("TSC unstable") || l.contains("TSCs unsynchronized"));
     println!(
         "rig: sched_clock never marked stable ({})",
         tsc.map_or("the kernel did not say why", str::trim)

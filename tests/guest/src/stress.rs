@@ -65,6 +65,33 @@ pub(crate) fn back_to_baseline(what: &str, before: (i64, i64)) -> Result<String,
     }
 }
 
+/// The deepest any run has used its private stack since the module loaded
+/// (`kmod/rust/src/platform/stack.rs` paints each stack and measures it when
+/// the run ends), against the stack's size: wasm frames may take half of it
+/// (Wasmtime's `max_wasm_stack`), and the host code wasm calls runs below
+/// them, so a quarter must still be untouched. A run that came close to the
+/// guard page would have no margin left for a deeper kernel path.
+pub(crate) fn stack_depth(what: &str) -> Result<String, String> {
+    let read = |name: &str| -> Result<u64, String> {
+        let path = format!("/sys/class/misc/kwasm/{name}");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        text.trim().parse().map_err(|e| format!("{path}: {text:?}: {e}"))
+    };
+    let (used, size) = (read("stack_high_water_bytes")?, read("stack_size_bytes")?);
+    expect(used > 0 && used <= size / 4 * 3, || {
+        format!(
+            "{what}: the deepest private-stack use was {} KiB of {} KiB (expected some, and at most three quarters)",
+            used / 1024,
+            size / 1024
+        )
+    })?;
+    Ok(format!(
+        "private stacks: at most {} KiB of {} KiB used",
+        used / 1024,
+        size / 1024
+    ))
+}
+
 /// What the rig changes while 32 CPU-bound programs share two emulated
 /// CPUs, and puts back when dropped. On 6.5+ kernels khugepaged copies a
 /// huge page inside `pte_offset_map_lock()`'s RCU read-side section; with
@@ -363,7 +390,8 @@ fn soak() -> Result<(), String> {
     let before = kernel_memory()?;
     let runs = soak_round(Instant::now() + SOAK, &expected)?;
     let memory = back_to_baseline("after the soak", before)?;
-    println!("soak: 32 instances for {SOAK:?}: {runs} runs, all results correct; {memory}");
+    let stack = stack_depth("after the soak")?;
+    println!("soak: 32 instances for {SOAK:?}: {runs} runs, all results correct; {memory}; {stack}");
     Ok(())
 }
 
@@ -503,8 +531,9 @@ pub fn long_soak(minutes: u64) -> std::process::ExitCode {
         let _ = std::fs::remove_dir_all("/tmp/long-soak");
         let memory = back_to_baseline("after the long soak", before)
             .map_err(|e| format!("{e}; slab caches that grew: {}", slab_growth(&caches)))?;
+        let stack = stack_depth("after the long soak")?;
         Ok(format!(
-            "long soak: {LONG_SOAK_WORKERS} instances of mixed work for {minutes} min: {runs} runs, all correct; {memory}"
+            "long soak: {LONG_SOAK_WORKERS} instances of mixed work for {minutes} min: {runs} runs, all correct; {memory}; {stack}"
         ))
     })();
     match result {

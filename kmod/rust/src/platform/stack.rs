@@ -13,6 +13,11 @@
 //! own handler then only knows its task stacks, so every live private stack
 //! is registered, and when the kernel dies kwasm says whether the stack
 //! pointer was in one, in its guard page, or in the task's own stack.
+//!
+//! How deep: each stack is painted when made and looked at when freed; the
+//! deepest use since the module loaded is in
+//! `/sys/class/misc/kwasm/stack_high_water_bytes`, which the soak and the
+//! hostile corpus check against the stack's size.
 
 use super::{ffi, pte};
 use core::ffi::c_void;
@@ -22,6 +27,13 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 pub const STACK_SIZE: usize = 1 << 20;
 /// The read-only page at the bottom of each stack.
 const GUARD: usize = pte::PAGE_SIZE;
+
+/// What a new stack is filled with: the first word above the guard page
+/// that no longer holds it marks the deepest point a run reached.
+const PAINT: u64 = u64::from_le_bytes(*b"kwasmstk");
+
+/// The most of a private stack any run or session used (guard excluded).
+static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
 
 /// Bases of the live private stacks (0: free), for the report on a kernel
 /// death. Runs and open sessions each have one; beyond this many the rest
@@ -41,12 +53,14 @@ impl Stack {
             return None;
         }
         let stack = Stack { base };
+        stack.usable().fill(PAINT);
         let guard = pte::ptes(base, GUARD).ok()?;
         pte::set_all(&guard, |v| v & !pte::RW);
         // Registered in the first free slot, if there is one.
-        let _ = LIVE
-            .iter()
-            .any(|s| s.compare_exchange(0, base as usize, Ordering::AcqRel, Ordering::Relaxed).is_ok());
+        let _ = LIVE.iter().any(|s| {
+            s.compare_exchange(0, base as usize, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        });
         Some(stack)
     }
 
@@ -59,10 +73,38 @@ impl Stack {
     pub fn top(&self) -> *mut u8 {
         self.base.wrapping_add(STACK_SIZE)
     }
+
+    /// The stack above its guard page, as words. Only while nothing runs on
+    /// it: when made, and when freed.
+    fn usable(&self) -> &mut [u64] {
+        // SAFETY: `[base + GUARD, base + STACK_SIZE)` is this stack's own
+        // writable, page-aligned part, allocated in `new` and freed only by
+        // `drop`; callers hold it while no code runs on it.
+        unsafe { core::slice::from_raw_parts_mut(self.base.add(GUARD) as *mut u64, (STACK_SIZE - GUARD) / 8) }
+    }
+}
+
+/// How much of a painted stack was used: what lies above the lowest word
+/// that is no longer paint.
+fn used(words: &[u64]) -> usize {
+    (words.len() - words.iter().take_while(|&&w| w == PAINT).count()) * 8
+}
+
+/// The deepest use of any private stack since the module loaded, in bytes.
+#[no_mangle]
+pub extern "C" fn kwasm_rust_stack_high_water() -> u64 {
+    HIGH_WATER.load(Ordering::Relaxed) as u64
+}
+
+/// The usable size of a private stack (its guard page excluded), in bytes.
+#[no_mangle]
+pub extern "C" fn kwasm_rust_stack_size() -> u64 {
+    (STACK_SIZE - GUARD) as u64
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        HIGH_WATER.fetch_max(used(self.usable()), Ordering::Relaxed);
         if let Some(slot) = LIVE.iter().find(|s| s.load(Ordering::Acquire) == self.base as usize) {
             slot.store(0, Ordering::Release);
         }
@@ -75,9 +117,14 @@ impl Drop for Stack {
 /// Where a stack pointer lies, for the report when the kernel dies.
 enum Place {
     /// In a private stack: how far above its guard page.
-    Private { base: usize, used: usize },
+    Private {
+        base: usize,
+        used: usize,
+    },
     /// In the guard page of a private stack: it overflowed.
-    Guard { base: usize },
+    Guard {
+        base: usize,
+    },
     /// In the calling task's own kernel stack.
     TaskStack,
     Elsewhere,
@@ -91,7 +138,10 @@ fn place(sp: usize, bases: impl Iterator<Item = usize>, task_lo: usize, task_hi:
             return Place::Guard { base };
         }
         if (base + GUARD..=base + STACK_SIZE).contains(&sp) {
-            return Place::Private { base, used: base + STACK_SIZE - sp };
+            return Place::Private {
+                base,
+                used: base + STACK_SIZE - sp,
+            };
         }
     }
     if (task_lo..task_hi).contains(&sp) {
