@@ -40,7 +40,16 @@ pub const STRESS_PLAN: &[&str] = &[
 /// object, freed memory poisoned and checked, KFENCE on every allocation it
 /// can sample; and freed pages unmapped where the kernel has
 /// CONFIG_DEBUG_PAGEALLOC (Debian's 6.1 and 6.12 do not).
-const HARDENED: &str = "slub_debug=FZPU init_on_free=1 page_poison=1 kfence.sample_interval=1";
+///
+/// Every slab cache but ACPICA's own five: the AML interpreter allocates
+/// and frees its objects by the thousand, and with owner tracking (a stack
+/// trace per allocation) under the emulator each e1000's `_PRT` lookup at
+/// poweroff took 3 s of CPU time on non-preemptible 6.1 (0.15 s without
+/// debugging, 0.18 s with these caches left out), enough with the host busy
+/// for the 4 s soft-lockup detector to fire in `poweroff` (2 of 5 hardened
+/// 6.1 boots; docs/reliability.md). kwasm allocates nothing from them.
+const HARDENED: &str = "slub_debug=FZPU;-,Acpi-Namespace,Acpi-State,Acpi-Parse,Acpi-ParseExt,Acpi-Operand \
+                        init_on_free=1 page_poison=1 kfence.sample_interval=1";
 
 /// The record every boot is appended to (one line each, tab-separated).
 pub const RECORD: &str = "docs/reliability/boots.tsv";
@@ -252,6 +261,15 @@ pub fn keep_logs(paths: &Paths, k: &Kernel, r: &BootResult, label: &str) -> Resu
     Ok(dir)
 }
 
+/// The host's load average over the last five minutes, as /proc/loadavg
+/// gives it (`?` if unreadable).
+fn host_load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 pub fn date(format: &str) -> String {
     command_text(Command::new("date").args(["-u", format]))
 }
@@ -305,6 +323,9 @@ pub fn soak(paths: &Paths, opts: &SoakOptions) -> Result<i32> {
         if ok {
             clean += 1;
         }
+        // Other work on the host slows the guest's vCPUs unevenly, which a
+        // timing-sensitive report (soft lockup, RCU stall) can come from.
+        let detail = format!("{detail} [host load over 5 min: {}]", host_load());
         append_record(
             paths,
             &[
