@@ -11,7 +11,6 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::apt::Apt;
 use crate::kernels::Kernel;
 use crate::paths::Paths;
 use crate::process;
@@ -71,7 +70,7 @@ fn debug_vmlinux(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     let package = format!("linux-image-{}-dbg", k.release);
     eprintln!("xtask: fetching {package} (about 1 GB) for the kernel's debug symbols");
-    Apt::default().download(std::slice::from_ref(&package), &dir)?;
+    k.line.apt(paths)?.download(std::slice::from_ref(&package), &dir)?;
     let deb = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
