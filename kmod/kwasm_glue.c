@@ -10,6 +10,8 @@
  * - 6.13: hrtimer_setup() sets the callback with the timer (hrtimer_init()
  *   is gone by 7.x).
  * - 6.16: rdmsrl()/wrmsrl() renamed rdmsrq()/wrmsrq().
+ * - 6.17: WQ_PERCPU names the default (per-CPU) workqueue; 7.x warns at
+ *   alloc_workqueue() when neither WQ_PERCPU nor WQ_UNBOUND is given.
  * - 7.x: __flush_tlb_all() exported to KVM only: the pv_ops TLB flush.
  */
 #include <linux/capability.h>
@@ -36,6 +38,12 @@
 #include <asm/msr.h>
 #include <asm/pgtable.h>
 #include <asm/tlbflush.h>
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
+#define KWASM_WQ_PERCPU WQ_PERCPU
+#else
+#define KWASM_WQ_PERCPU 0
+#endif
 
 #ifndef rdmsrq
 #define rdmsrq(msr, val) rdmsrl(msr, val)
@@ -482,7 +490,7 @@ static int __init kwasm_init(void)
 {
 	int err;
 
-	kwasm_put_wq = alloc_workqueue("kwasm_put", 0, 0);
+	kwasm_put_wq = alloc_workqueue("kwasm_put", KWASM_WQ_PERCPU, 0);
 	if (!kwasm_put_wq)
 		return -ENOMEM;
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
