@@ -9,12 +9,13 @@
 #   make -f kmod/rust.mk KWASM_TARGET_DIR=/abs/dir CONFIG_X86_KERNEL_IBT=y kwasm-rust
 #
 # The staticlib depends on no kernel header or version: only on whether the
-# kernel enforces IBT (the ENDBR landing pads), hence one build per kernel
-# release in KWASM_TARGET_DIR.
+# kernel enforces IBT (the ENDBR landing pads), hence one build per value
+# of CONFIG_X86_KERNEL_IBT.
 
 kwasm_rust_dir := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))rust)
 
-# Where cargo puts the Rust build. The driver passes one per kernel release.
+# Where cargo puts the Rust build. The driver passes one per set of flags
+# (target/kmod/rust, target/kmod/rust-ibt).
 KWASM_TARGET_DIR ?= $(kwasm_rust_dir)/target
 kwasm_rust_lib := $(abspath $(KWASM_TARGET_DIR))/x86_64-unknown-none/release/libkwasm_kmod.a
 

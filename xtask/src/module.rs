@@ -14,17 +14,22 @@ use crate::process;
 /// `make -C <KDIR> M=<repo>/kmod KWASM_RUST_PREBUILT=1` where the kernel's
 /// own toolchain lives (the host for 6.x, the line's Debian chroot for 7.x),
 /// then copies `kwasm.ko` to `<target>/kmod/<release>/kwasm.ko`. Both makes
-/// receive `KWASM_TARGET_DIR=<target>/kmod/<release>` (cargo's target dir
-/// for the Rust half, so the kernels' builds do not clobber each other) and
-/// `KWASM_KERNEL_RELEASE=<release>`.
+/// receive `KWASM_TARGET_DIR` (cargo's target dir for the Rust half: one per
+/// set of code-generation flags, `<target>/kmod/rust` or `rust-ibt`, since
+/// the staticlib depends on nothing else of the kernel; 6.12 and 7.3 share
+/// one) and `KWASM_KERNEL_RELEASE=<release>`.
 pub fn build_module(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
     let kmod = paths.repo.join("kmod");
     let out_dir = paths.kmod_out(&k.release);
     std::fs::create_dir_all(&out_dir)?;
+    let ibt = k.config_enabled("X86_KERNEL_IBT");
+    let rust_dir = paths.target.join("kmod").join(if ibt { "rust-ibt" } else { "rust" });
+    std::fs::create_dir_all(&rust_dir)?;
     clean_products(&kmod)?;
     eprintln!("xtask: building kwasm.ko for {}", k.release);
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    build_rust(&kmod, &out_dir, k, jobs)?;
+    build_rust(&kmod, &rust_dir, ibt, jobs)
+        .with_context(|| format!("building the Rust half of kwasm.ko for {}", k.release))?;
     let args = vec![
         "-C".to_string(),
         k.kdir().display().to_string(),
@@ -34,7 +39,7 @@ pub fn build_module(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
         "modules".to_string(),
     ];
     let env = [
-        ("KWASM_TARGET_DIR", out_dir.display().to_string()),
+        ("KWASM_TARGET_DIR", rust_dir.display().to_string()),
         ("KWASM_KERNEL_RELEASE", k.release.clone()),
     ];
     let mut make = match k.line.build_chroot() {
@@ -47,7 +52,7 @@ pub fn build_module(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
             let chroot = Chroot::at(paths, release);
             let mut argv = vec!["make".to_string()];
             argv.extend(args);
-            chroot.command(&[&kmod, &k.dir, &out_dir], &kmod, &env, &argv)?
+            chroot.command(&[&kmod, &k.dir, &rust_dir], &kmod, &env, &argv)?
         }
     };
     let out = process::output(&mut make)?;
@@ -77,22 +82,21 @@ pub fn build_module(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
 }
 
 /// The Rust staticlib, built on the host with the flags kmod/rust.mk gives
-/// for this kernel (only IBT matters: the Rust half uses no kernel header).
-fn build_rust(kmod: &Path, out_dir: &Path, k: &Kernel, jobs: usize) -> Result<()> {
+/// (only IBT matters: the Rust half uses no kernel header).
+fn build_rust(kmod: &Path, target_dir: &Path, ibt: bool, jobs: usize) -> Result<()> {
     let mut make = Command::new("make");
     make.arg("-f")
         .arg(kmod.join("rust.mk"))
         .arg(format!("-j{jobs}"))
-        .arg(format!("KWASM_TARGET_DIR={}", out_dir.display()))
+        .arg(format!("KWASM_TARGET_DIR={}", target_dir.display()))
         .arg("kwasm-rust");
-    if k.config_enabled("X86_KERNEL_IBT") {
+    if ibt {
         make.arg("CONFIG_X86_KERNEL_IBT=y");
     }
     let out = process::output(&mut make)?;
     if !out.status.success() {
         bail!(
-            "building the Rust half of kwasm.ko for {} failed (`{}`):\n{}{}",
-            k.release,
+            "`{}` failed:\n{}{}",
             process::display(&make),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
