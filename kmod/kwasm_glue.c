@@ -4,6 +4,15 @@
  * and its file_operations, module metadata, and one-line wrappers around
  * kernel inline functions and macros that Rust cannot call. No logic here:
  * every decision is made in the Rust half (rust/src).
+ *
+ * Kernel differences absorbed here (docs/kernels.md has the table):
+ * - 6.2: mm rss counters are per-CPU.
+ * - 6.13: hrtimer_setup() sets the callback with the timer (hrtimer_init()
+ *   is gone by 7.x).
+ * - 6.16: rdmsrl()/wrmsrl() renamed rdmsrq()/wrmsrq().
+ * - 6.17: WQ_PERCPU names the default (per-CPU) workqueue; 7.x warns at
+ *   alloc_workqueue() when neither WQ_PERCPU nor WQ_UNBOUND is given.
+ * - 7.x: __flush_tlb_all() exported to KVM only: the pv_ops TLB flush.
  */
 #include <linux/capability.h>
 #include <linux/file.h>
@@ -29,6 +38,17 @@
 #include <asm/msr.h>
 #include <asm/pgtable.h>
 #include <asm/tlbflush.h>
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
+#define KWASM_WQ_PERCPU WQ_PERCPU
+#else
+#define KWASM_WQ_PERCPU 0
+#endif
+
+#ifndef rdmsrq
+#define rdmsrq(msr, val) rdmsrl(msr, val)
+#define wrmsrq(msr, val) wrmsrl(msr, val)
+#endif
 
 /* Implemented in Rust (rust/src/lib.rs). */
 int kwasm_rust_init(bool selftest);
@@ -342,9 +362,17 @@ u64 kwasm_pte_nx(void)
 	return _PAGE_NX & __supported_pte_mask;
 }
 
+/* The whole TLB of this CPU, global entries included. __flush_tlb_all() is
+ * exported to KVM only in 7.x; from 6.13 on, the paravirt operation it
+ * calls (pv_ops is exported) does the same where PGE is on, always on
+ * x86-64. */
 static void kwasm_flush_tlb_local(void *unused)
 {
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0) && defined(CONFIG_PARAVIRT)
+	__flush_tlb_global();
+#else
 	__flush_tlb_all();
+#endif
 }
 
 void kwasm_flush_tlb_all_cpus(void)
@@ -371,13 +399,13 @@ u64 kwasm_read_s_cet(void)
 {
 	u64 val;
 
-	rdmsrl(MSR_IA32_S_CET, val);
+	rdmsrq(MSR_IA32_S_CET, val);
 	return val;
 }
 
 void kwasm_write_s_cet(u64 val)
 {
-	wrmsrl(MSR_IA32_S_CET, val);
+	wrmsrq(MSR_IA32_S_CET, val);
 }
 
 /* When the kernel dies, Rust says where the dying context's stack pointer
@@ -480,11 +508,15 @@ static int __init kwasm_init(void)
 {
 	int err;
 
-	kwasm_put_wq = alloc_workqueue("kwasm_put", 0, 0);
+	kwasm_put_wq = alloc_workqueue("kwasm_put", KWASM_WQ_PERCPU, 0);
 	if (!kwasm_put_wq)
 		return -ENOMEM;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+	hrtimer_setup(&kwasm_tick_timer, kwasm_tick, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+#else
 	hrtimer_init(&kwasm_tick_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 	kwasm_tick_timer.function = kwasm_tick;
+#endif
 	err = kwasm_rust_init(selftest);
 	if (err)
 		goto out_wq;

@@ -6,6 +6,9 @@
  * kwasm_net poller registration puts on a file. Every decision — which
  * flags, which errno, when something is ready — is made in
  * rust/src/platform/net.rs and rust/src/wasm/poller.rs.
+ *
+ * Kernel differences absorbed here (docs/kernels.md has the table):
+ * - 6.19: kernel_bind()/kernel_connect() take a `struct sockaddr_unsized *`.
  */
 #include <linux/errno.h>
 #include <linux/hrtimer.h>
@@ -21,6 +24,13 @@
 #include <linux/wait.h>
 #include <net/sock.h>
 #include <net/tcp.h>
+#include <linux/version.h>
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0)
+#define KWASM_SOCKADDR_IN struct sockaddr_unsized
+#else
+#define KWASM_SOCKADDR_IN struct sockaddr
+#endif
 
 /* Implemented in Rust (rust/src/platform/waiter.rs): a registration's file
  * signalled a change of readiness (`mask`: EPOLL* bits, 0 if unknown). */
@@ -78,7 +88,7 @@ int kwasm_sock_bind(struct file *file, const void *addr, int len)
 {
 	struct socket *sock = sock_from_file(file);
 
-	return sock ? kernel_bind(sock, (struct sockaddr *)addr, len) : -ENOTSOCK;
+	return sock ? kernel_bind(sock, (KWASM_SOCKADDR_IN *)addr, len) : -ENOTSOCK;
 }
 
 int kwasm_sock_listen(struct file *file, int backlog)
@@ -94,7 +104,7 @@ int kwasm_sock_connect(struct file *file, const void *addr, int len)
 
 	if (!sock)
 		return -ENOTSOCK;
-	return kernel_connect(sock, (struct sockaddr *)addr, len, file->f_flags & O_NONBLOCK);
+	return kernel_connect(sock, (KWASM_SOCKADDR_IN *)addr, len, file->f_flags & O_NONBLOCK);
 }
 
 /* getsockname/getpeername into a 28-byte buffer: the length, or -errno. */

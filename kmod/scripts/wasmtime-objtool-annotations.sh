@@ -11,7 +11,9 @@
 # loses the stack state, which on kernels that check the whole module
 # (IBT: 6.12) makes it give up on ORC unwind data for all of it. So:
 #   STACK_FRAME_NON_STANDARD(raise)  -> .discard.func_stack_frame_non_standard
-#   ANNOTATE_RETPOLINE_SAFE(the jmp) -> .discard.retpoline_safe
+#   ANNOTATE_RETPOLINE_SAFE(the jmp) -> .discard.retpoline_safe, or since
+#     6.14 (KWASM_ANNOTATE_INSN=1: the kernel has include/linux/annotate.h)
+#     an ANNOTYPE_RETPOLINE_SAFE (2) entry of .discard.annotate_insn
 # Both point into raise's own section; the output is assembled and linked
 # in FRONT of the Rust object so that its empty section of the same name
 # lands at offset 0 of the merged section.
@@ -30,7 +32,11 @@ echo ".Lsection_start:"
 echo "	.pushsection .discard.func_stack_frame_non_standard,\"aw\""
 echo "	.quad .Lsection_start + 0x$value"
 echo "	.popsection"
-if [ -n "$jump" ]; then
+if [ -n "$jump" ] && [ "${KWASM_ANNOTATE_INSN:-}" = 1 ]; then
+	echo "	.pushsection .discard.annotate_insn,\"M\",@progbits,8"
+	echo "	.long .Lsection_start + 0x$jump - ., 2"
+	echo "	.popsection"
+elif [ -n "$jump" ]; then
 	echo "	.pushsection .discard.retpoline_safe"
 	echo "	.quad .Lsection_start + 0x$jump"
 	echo "	.popsection"

@@ -131,7 +131,7 @@ impl GuestAction {
                 "--skip".into(),
                 "spec-pulley".into(),
             ]),
-            KernelLine::V6_12 => GuestAction::default_tests(),
+            KernelLine::V6_12 | KernelLine::V7_3 => GuestAction::default_tests(),
         }
     }
 }
@@ -542,9 +542,12 @@ pub fn prepare_with(
 /// The guest's network driver, uncompressed (busybox insmod hands the
 /// kernel the file as it is).
 fn nic_module(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
-    let shipped = k
-        .nic_module()
-        .with_context(|| format!("kernel {} has no e1000 module in the cache: run `cargo xtask setup`", k.release))?;
+    let shipped = k.nic_module().with_context(|| {
+        format!(
+            "kernel {} has no e1000 module in the cache: run `cargo xtask setup`",
+            k.release
+        )
+    })?;
     if shipped.extension().is_some_and(|e| e == "ko") {
         return Ok(shipped);
     }

@@ -1,13 +1,19 @@
 //! Debian kernels in the cache: which release a kernel line means today,
 //! fetching its image and headers, and where the pieces are.
 //!
+//! Each kernel comes from the Debian release it belongs to: 6.1 and 6.12
+//! through the host's apt (bookworm), 7.x through a private apt of
+//! trixie-backports (see `apt`), and its module is built with that
+//! release's own compiler: on the host for bookworm kernels, in a trixie
+//! chroot for 7.x (see `chroot`).
+//!
 //! Layout, one directory per release:
 //!
 //! ```text
 //! <cache>/kernels/6.1.release           "6.1.0-56-amd64": what `--kernel 6.1` means
-//! <cache>/kernels/<release>/root/       image (boot/ and the e1000 module only), headers, -common, kbuild (dpkg -x)
+//! <cache>/kernels/<release>/root/       image (vmlinuz, config, System.map and the e1000 module only), headers, -common, kbuild (dpkg -x)
 //! <cache>/kernels/<release>/vmlinux     uncompressed kernel, booted by QEMU
-//! <cache>/kernels/<release>/host-packages   apt packages the headers need on the host
+//! <cache>/kernels/<release>/host-packages   apt packages the headers need where the module is built (host or chroot)
 //! <cache>/kernels/<release>/complete    stamp: everything above is in place
 //! ```
 
@@ -16,7 +22,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::apt::Apt;
+use crate::apt::{self, Apt, Suite};
+use crate::chroot::Chroot;
 use crate::paths::Paths;
 use crate::{process, vmlinux};
 
@@ -26,15 +33,50 @@ use crate::{process, vmlinux};
 pub enum KernelLine {
     V6_1,
     V6_12,
+    V7_3,
 }
 
 impl KernelLine {
-    pub const ALL: [KernelLine; 2] = [KernelLine::V6_1, KernelLine::V6_12];
+    pub const ALL: [KernelLine; 3] = [KernelLine::V6_1, KernelLine::V6_12, KernelLine::V7_3];
+
+    /// The lines `setup`, `test` and `spec` use when no `--kernel` is given.
+    pub const DEFAULT: [KernelLine; 2] = [KernelLine::V6_1, KernelLine::V6_12];
 
     pub fn name(self) -> &'static str {
         match self {
             KernelLine::V6_1 => "6.1",
             KernelLine::V6_12 => "6.12",
+            KernelLine::V7_3 => "7.3",
+        }
+    }
+
+    /// Where the line's packages come from: None for the host's apt
+    /// (bookworm and its security suite), else a private apt of that suite.
+    pub fn apt_suite(self) -> Option<Suite> {
+        match self {
+            KernelLine::V6_1 | KernelLine::V6_12 => None,
+            KernelLine::V7_3 => Some(apt::TRIXIE_BACKPORTS),
+        }
+    }
+
+    /// The Debian release whose chroot builds the module (None: the host,
+    /// whose bookworm gcc-12 is the 6.x kernels' own compiler). 7.x headers
+    /// need trixie's gcc-14 and kbuild binaries linked against trixie's libc.
+    pub fn build_chroot(self) -> Option<&'static str> {
+        match self {
+            KernelLine::V6_1 | KernelLine::V6_12 => None,
+            KernelLine::V7_3 => Some("trixie"),
+        }
+    }
+
+    /// What a resolved release must start with. The 7.3 line follows
+    /// trixie-backports' newest 7.x (Debian moves it to 7.4 and on with
+    /// stable updates); a release other than 7.3.* is accepted and said.
+    fn release_prefix(self) -> &'static str {
+        match self {
+            KernelLine::V6_1 => "6.1.",
+            KernelLine::V6_12 => "6.12.",
+            KernelLine::V7_3 => "7.",
         }
     }
 
@@ -51,6 +93,16 @@ impl KernelLine {
         match self {
             KernelLine::V6_1 => "linux-image-amd64",
             KernelLine::V6_12 => "linux-image-6.12-amd64",
+            // In the private apt, trixie-backports' version wins.
+            KernelLine::V7_3 => "linux-image-amd64",
+        }
+    }
+
+    /// The apt to resolve and fetch this line with.
+    pub fn apt(self, paths: &Paths) -> Result<Apt> {
+        match self.apt_suite() {
+            None => Ok(Apt::default()),
+            Some(suite) => Apt::private(&paths.cache, suite),
         }
     }
 
@@ -65,13 +117,17 @@ pub struct Kernel {
     /// `uname -r` of the kernel, e.g. `6.12.117+deb12-amd64`.
     pub release: String,
     pub dir: PathBuf,
+    /// The line it was set up for: where its packages come from and
+    /// where its module is built.
+    pub line: KernelLine,
 }
 
 impl Kernel {
-    fn at(paths: &Paths, release: &str) -> Kernel {
+    fn at(paths: &Paths, line: KernelLine, release: &str) -> Kernel {
         Kernel {
             release: release.to_string(),
             dir: paths.kernels_dir().join(release),
+            line,
         }
     }
 
@@ -86,7 +142,7 @@ impl Kernel {
                 line.name()
             );
         };
-        let k = Kernel::at(paths, &release);
+        let k = Kernel::at(paths, line, &release);
         if !k.is_complete() {
             bail!(
                 "the cache entry for kernel {release} at {} is incomplete: run `cargo xtask setup --kernel {}`",
@@ -124,8 +180,34 @@ impl Kernel {
     /// the image package ships it: `e1000.ko`, or `e1000.ko.xz` on kernels
     /// that compress their modules.
     pub fn nic_module(&self) -> Option<PathBuf> {
-        let dir = self.root().join(format!("lib/modules/{}/{NIC_MODULE_DIR}", self.release));
-        ["e1000.ko", "e1000.ko.xz"].map(|f| dir.join(f)).into_iter().find(|p| p.is_file())
+        self.modules_dirs()
+            .into_iter()
+            .flat_map(|dir| ["e1000.ko", "e1000.ko.xz"].map(|f| dir.join(NIC_MODULE_DIR).join(f)))
+            .find(|p| p.is_file())
+    }
+
+    /// `lib/modules/<release>` (6.x) and `usr/lib/modules/<release>` (7.x,
+    /// merged /usr, which also holds vmlinuz, config and System.map).
+    fn modules_dirs(&self) -> [PathBuf; 2] {
+        ["lib/modules", "usr/lib/modules"].map(|d| self.root().join(d).join(&self.release))
+    }
+
+    /// One of the image's files: `boot/<name>-<release>` (6.x) or
+    /// `usr/lib/modules/<release>/<name>` (7.x).
+    fn image_file(&self, name: &str) -> Option<PathBuf> {
+        [
+            self.root().join("boot").join(format!("{name}-{}", self.release)),
+            self.modules_dirs()[1].join(name),
+        ]
+        .into_iter()
+        .find(|p| p.is_file())
+    }
+
+    /// Whether the kernel was built with `CONFIG_<option>=y` (its headers'
+    /// `.config`, what Kbuild reads).
+    pub fn config_enabled(&self, option: &str) -> bool {
+        let want = format!("CONFIG_{option}=y");
+        std::fs::read_to_string(self.kdir().join(".config")).is_ok_and(|c| c.lines().any(|l| l == want))
     }
 
     pub fn is_complete(&self) -> bool {
@@ -145,6 +227,7 @@ impl Kernel {
 
 /// Today's release of a kernel line, from the metapackage's dependency.
 pub fn resolve_release(apt: &mut Apt, line: KernelLine) -> Result<String> {
+    debug_assert_eq!(apt.suite(), line.apt_suite());
     let meta = line.image_metapackage();
     let deps = apt.depends(meta)?;
     let image = deps
@@ -152,16 +235,30 @@ pub fn resolve_release(apt: &mut Apt, line: KernelLine) -> Result<String> {
         .find_map(|d| d.package.strip_prefix("linux-image-"))
         .with_context(|| format!("`apt-cache depends {meta}` names no linux-image-* package"))?;
     ensure!(
-        image.starts_with(&format!("{}.", line.name())),
+        image.starts_with(line.release_prefix()),
         "{meta} depends on linux-image-{image}, which is not a {} kernel",
         line.name()
     );
+    if !image.starts_with(&format!("{}.", line.name())) {
+        eprintln!("xtask: note: the newest kernel of line {} is now {image}", line.name());
+    }
     Ok(image.to_string())
 }
 
 /// Makes the newest release of `line` available in the cache (or keeps the
 /// recorded one when apt cannot be asked), and records it for later commands.
-pub fn ensure_kernel(paths: &Paths, apt: &mut Apt, line: KernelLine) -> Result<Kernel> {
+/// `host_apt` installs what the headers need when the module is built on the
+/// host; lines of another Debian release use their own private apt and
+/// chroot.
+pub fn ensure_kernel(paths: &Paths, host_apt: &mut Apt, line: KernelLine) -> Result<Kernel> {
+    let mut private = match line.apt_suite() {
+        None => None,
+        Some(_) => Some(line.apt(paths)?),
+    };
+    let apt: &mut Apt = match private.as_mut() {
+        Some(private) => private,
+        None => &mut *host_apt,
+    };
     let release = match resolve_release(apt, line) {
         Ok(r) => r,
         Err(e) => match Kernel::installed(paths, line) {
@@ -176,25 +273,57 @@ pub fn ensure_kernel(paths: &Paths, apt: &mut Apt, line: KernelLine) -> Result<K
             Err(_) => return Err(e),
         },
     };
-    let kernel = Kernel::at(paths, &release);
+    let kernel = Kernel::at(paths, line, &release);
     if !kernel.is_complete() {
         fetch(apt, &kernel).with_context(|| format!("setting up kernel {release} in {}", kernel.dir.display()))?;
     }
     let host_packages = kernel.host_packages()?;
-    apt.ensure_installed(&host_packages.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let host_packages: Vec<&str> = host_packages.iter().map(String::as_str).collect();
+    match line.build_chroot() {
+        None => host_apt.ensure_installed(&host_packages)?,
+        Some(release) => {
+            Chroot::ensure(paths, release, &host_packages)?;
+        }
+    }
     std::fs::write(line.release_file(paths), format!("{release}\n"))?;
+    eprintln!("xtask: kernel {} resolved to {release}", line.name());
     Ok(kernel)
 }
 
 fn is_kernel_package(name: &str) -> bool {
-    ["linux-image-", "linux-headers-", "linux-kbuild-"]
-        .iter()
-        .any(|p| name.starts_with(p))
+    [
+        "linux-image-",
+        "linux-headers-",
+        "linux-kbuild-",
+        "linux-base-",
+        "linux-binary-",
+        "linux-modules-",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+}
+
+/// The packages holding the image's files: the image package itself and,
+/// since Debian split it (7.x), what it depends on for this release:
+/// `linux-binary-<release>` (vmlinuz), `linux-modules-<release>` (modules),
+/// `linux-base-<release>` (config, System.map).
+fn image_packages(apt: &mut Apt, k: &Kernel) -> Result<Vec<String>> {
+    let image = format!("linux-image-{}", k.release);
+    let mut out = vec![image.clone()];
+    for d in apt.depends(&image)? {
+        let part = ["linux-binary-", "linux-modules-", "linux-base-"]
+            .iter()
+            .any(|p| d.package == format!("{p}{}", k.release));
+        if part && !d.is_virtual && !out.contains(&d.package) {
+            out.push(d.package);
+        }
+    }
+    Ok(out)
 }
 
 fn fetch(apt: &mut Apt, k: &Kernel) -> Result<()> {
     eprintln!("xtask: fetching kernel {} into {}", k.release, k.dir.display());
-    let image = format!("linux-image-{}", k.release);
+    let image_parts = image_packages(apt, k)?;
     let headers = format!("linux-headers-{}", k.release);
     let header_deps = apt.depends(&headers)?;
     let common = header_deps
@@ -209,8 +338,9 @@ fn fetch(apt: &mut Apt, k: &Kernel) -> Result<()> {
         .find(|p| p.starts_with("linux-kbuild-"))
         .with_context(|| format!("{headers} depends on no linux-kbuild-* package"))?
         .clone();
-    // Everything else the headers and kbuild depend on must be on the host:
-    // the compiler (gcc-12), kbuild's shared libraries, pahole (BTF for 6.12).
+    // Everything else the headers and kbuild depend on must be where the
+    // module is built (the host, or the line's chroot): the compiler (gcc-12,
+    // gcc-14-for-host), kbuild's shared libraries, pahole (BTF since 6.12).
     let mut host: Vec<String> = vec![];
     let kbuild_deps = apt.depends(&kbuild)?;
     for d in header_deps.iter().chain(&kbuild_deps) {
@@ -227,21 +357,27 @@ fn fetch(apt: &mut Apt, k: &Kernel) -> Result<()> {
     let root = k.root();
     std::fs::create_dir_all(&debs)?;
     std::fs::create_dir_all(&root)?;
-    apt.download(&[image.clone(), headers.clone(), common, kbuild], &debs)?;
+    let mut wanted = image_parts.clone();
+    wanted.extend([headers.clone(), common, kbuild]);
+    apt.download(&wanted, &debs)?;
 
     for entry in std::fs::read_dir(&debs)? {
         let deb = entry?.path();
         let name = deb.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with(&format!("{image}_")) {
-            // Only boot/ and the guest's network driver of the image: its
-            // 100-400 MB of other modules are not needed.
-            unpack_image_boot(&deb, &root, &k.release)?;
+        if image_parts.iter().any(|p| name.starts_with(&format!("{p}_"))) {
+            // Only vmlinuz, config, System.map and the guest's network
+            // driver of the image: its 100-400 MB of other modules are not
+            // needed.
+            unpack_image_files(&deb, &root, &k.release)?;
         } else {
             process::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&root))?;
         }
     }
     relocate_headers(k)?;
-    vmlinux::extract(&root.join(format!("boot/vmlinuz-{}", k.release)), &k.vmlinux())?;
+    let vmlinuz = k
+        .image_file("vmlinuz")
+        .with_context(|| format!("no vmlinuz in {}", image_parts.join(", ")))?;
+    vmlinux::extract(&vmlinuz, &k.vmlinux())?;
     std::fs::write(k.host_packages_file(), host.join("\n") + "\n")?;
     std::fs::remove_dir_all(&debs)?;
     std::fs::write(k.stamp(), "")?;
@@ -251,17 +387,70 @@ fn fetch(apt: &mut Apt, k: &Kernel) -> Result<()> {
 /// Where the image package keeps the e1000 driver, under lib/modules/<release>/.
 const NIC_MODULE_DIR: &str = "kernel/drivers/net/ethernet/intel/e1000";
 
-fn unpack_image_boot(deb: &Path, root: &Path, release: &str) -> Result<()> {
+/// Whether `member` (a path in an image package, `./...`) is one the cache
+/// keeps: vmlinuz, config, System.map (in boot/ up to 6.x, in
+/// usr/lib/modules/<release>/ since 7.x) and the e1000 driver.
+fn is_image_file(member: &str, release: &str) -> bool {
+    let m = member.trim_start_matches("./");
+    let boot = ["vmlinuz", "config", "System.map"]
+        .iter()
+        .any(|f| m == format!("boot/{f}-{release}"));
+    let modules = ["vmlinuz", "config", "System.map"]
+        .iter()
+        .any(|f| m == format!("usr/lib/modules/{release}/{f}"));
+    let nic = ["lib/modules", "usr/lib/modules"].iter().any(|d| {
+        m.strip_prefix(&format!("{d}/{release}/{NIC_MODULE_DIR}/"))
+            .is_some_and(|f| f.starts_with("e1000.ko"))
+    });
+    boot || modules || nic
+}
+
+/// The members of a .deb's data archive.
+fn deb_members(deb: &Path) -> Result<Vec<String>> {
     let mut dpkg = Command::new("dpkg-deb")
         .arg("--fsys-tarfile")
         .arg(deb)
         .stdout(Stdio::piped())
         .spawn()
         .context("could not run dpkg-deb")?;
-    let files = ["vmlinuz", "config", "System.map"].map(|f| format!("./boot/{f}-{release}"));
-    let nic = format!("./lib/modules/{release}/{NIC_MODULE_DIR}/e1000.ko*");
     let mut tar = Command::new("tar");
-    tar.arg("-x").arg("-C").arg(root).arg("-f").arg("-").args(&files).arg("--wildcards").arg(nic);
+    // Not process::output: that would close the pipe for stdin.
+    let list = tar
+        .arg("-t")
+        .arg("-f")
+        .arg("-")
+        .stdin(dpkg.stdout.take().unwrap())
+        .output();
+    let dpkg_status = dpkg.wait()?;
+    let list = list.context("could not run tar")?;
+    ensure!(
+        list.status.success() && dpkg_status.success(),
+        "listing {} failed: {}",
+        deb.display(),
+        String::from_utf8_lossy(&list.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+fn unpack_image_files(deb: &Path, root: &Path, release: &str) -> Result<()> {
+    let files: Vec<String> = deb_members(deb)?
+        .into_iter()
+        .filter(|m| is_image_file(m, release))
+        .collect();
+    if files.is_empty() {
+        return Ok(());
+    }
+    let mut dpkg = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(deb)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("could not run dpkg-deb")?;
+    let mut tar = Command::new("tar");
+    tar.arg("-x").arg("-C").arg(root).arg("-f").arg("-").args(&files);
     tar.stdin(dpkg.stdout.take().unwrap());
     let tar_result = process::run(&mut tar);
     let dpkg_status = dpkg.wait()?;
@@ -275,7 +464,8 @@ fn unpack_image_boot(deb: &Path, root: &Path, release: &str) -> Result<()> {
 }
 
 /// Debian's headers tree is meant to live at /usr/src. Its Makefile is one
-/// line, `include /usr/src/linux-headers-<X>-common/Makefile`: point it into
+/// line, `include /usr/src/linux-headers-<X>-common/Makefile` (7.x adds
+/// `KBUILD_OUTPUT=/usr/src/linux-headers-<X>` before it): point both into
 /// the cache. The `scripts`/`tools` symlinks are relative
 /// (`../../lib/linux-kbuild-*`) and resolve inside the cache root already;
 /// nothing else in the tree names /usr/src or /usr/lib.
@@ -287,12 +477,15 @@ fn relocate_headers(k: &Kernel) -> Result<()> {
     let mut changed = false;
     let fixed: String = text
         .lines()
-        .map(|line| match line.strip_prefix("include /usr/src/") {
-            Some(rest) => {
+        .map(|line| {
+            if let Some(rest) = line.strip_prefix("include /usr/src/") {
                 changed = true;
                 format!("include {usr_src}{rest}\n")
+            } else if let Some(rest) = line.strip_prefix("KBUILD_OUTPUT=/usr/src/") {
+                format!("KBUILD_OUTPUT={usr_src}{rest}\n")
+            } else {
+                format!("{line}\n")
             }
-            None => format!("{line}\n"),
         })
         .collect();
     ensure!(
@@ -314,4 +507,33 @@ fn relocate_headers(k: &Kernel) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_image_file;
+
+    #[test]
+    fn keeps_the_image_files_of_both_layouts() {
+        let r = "7.3.4+deb13-amd64";
+        assert!(is_image_file("./usr/lib/modules/7.3.4+deb13-amd64/vmlinuz", r));
+        assert!(is_image_file("./usr/lib/modules/7.3.4+deb13-amd64/config", r));
+        assert!(is_image_file(
+            "./usr/lib/modules/7.3.4+deb13-amd64/kernel/drivers/net/ethernet/intel/e1000/e1000.ko.xz",
+            r
+        ));
+        assert!(!is_image_file(
+            "./usr/lib/modules/7.3.4+deb13-amd64/kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko.xz",
+            r
+        ));
+        assert!(!is_image_file("./usr/lib/modules/7.3.4+deb13-amd64/modules.order", r));
+        let r = "6.1.0-57-amd64";
+        assert!(is_image_file("./boot/vmlinuz-6.1.0-57-amd64", r));
+        assert!(is_image_file("./boot/System.map-6.1.0-57-amd64", r));
+        assert!(is_image_file(
+            "./lib/modules/6.1.0-57-amd64/kernel/drivers/net/ethernet/intel/e1000/e1000.ko",
+            r
+        ));
+        assert!(!is_image_file("./boot/vmlinuz-6.1.0-56-amd64", r));
+    }
 }

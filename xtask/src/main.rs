@@ -9,6 +9,7 @@
 
 mod apt;
 mod bench;
+mod chroot;
 mod cpio;
 mod examples;
 mod guest;
@@ -115,7 +116,7 @@ enum Command {
 
 #[derive(Args)]
 struct KernelsArg {
-    /// Kernel line(s) to use: 6.1, 6.12 (repeatable; default: both).
+    /// Kernel line(s) to use: 6.1, 6.12, 7.3 (repeatable; default: 6.1 and 6.12).
     #[arg(long = "kernel", value_parser = parse_kernel)]
     kernels: Vec<KernelLine>,
 }
@@ -123,7 +124,7 @@ struct KernelsArg {
 impl KernelsArg {
     fn selected(&self) -> Vec<KernelLine> {
         if self.kernels.is_empty() {
-            KernelLine::ALL.to_vec()
+            KernelLine::DEFAULT.to_vec()
         } else {
             let mut v = self.kernels.clone();
             v.dedup();
@@ -260,6 +261,10 @@ fn run(cli: Cli) -> Result<i32> {
         Command::BuildModule { kernel } => {
             let k = kernels::Kernel::installed(&paths, kernel)?;
             let ko = module::build_module(&paths, &k)?;
+            match module::objtool_verdict(&paths, &k) {
+                Ok(()) => eprintln!("xtask: objtool: clean, ORC covers the Rust entry points"),
+                Err(e) => eprintln!("xtask: objtool: NOT CLEAN: {e}"),
+            }
             println!("{}", ko.display());
             Ok(0)
         }

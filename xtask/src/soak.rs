@@ -137,8 +137,7 @@ fn cmdline(k: &Kernel, line: KernelLine, hardened: bool) -> String {
     if hardened {
         c.push(' ');
         c.push_str(HARDENED);
-        let config = k.root().join("boot").join(format!("config-{}", k.release));
-        if std::fs::read_to_string(config).is_ok_and(|c| c.lines().any(|l| l == "CONFIG_DEBUG_PAGEALLOC=y")) {
+        if k.config_enabled("DEBUG_PAGEALLOC") {
             c.push_str(" debug_pagealloc=on");
         }
     }

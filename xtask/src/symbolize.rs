@@ -11,7 +11,6 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::apt::Apt;
 use crate::kernels::Kernel;
 use crate::paths::Paths;
 use crate::process;
@@ -65,18 +64,23 @@ pub fn frames(line: &str) -> Vec<Frame> {
 fn debug_vmlinux(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
     let dir = paths.cache.join("dbg").join(&k.release);
     let vmlinux = dir.join("vmlinux");
-    if vmlinux.is_file() {
+    if std::fs::metadata(&vmlinux).is_ok_and(|m| m.is_file() && m.len() > 0) {
         return Ok(vmlinux);
     }
     std::fs::create_dir_all(&dir)?;
     let package = format!("linux-image-{}-dbg", k.release);
     eprintln!("xtask: fetching {package} (about 1 GB) for the kernel's debug symbols");
-    Apt::default().download(std::slice::from_ref(&package), &dir)?;
+    k.line.apt(paths)?.download(std::slice::from_ref(&package), &dir)?;
     let deb = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
         .with_context(|| format!("apt-get download {package} left no .deb in {}", dir.display()))?;
-    let member = format!("./usr/lib/debug/boot/vmlinux-{}", k.release);
+    // The regular file, not a symlink to it: 6.x ships
+    // usr/lib/debug/boot/vmlinux-<release>; 7.x ships
+    // usr/lib/debug/lib/modules/<release>/vmlinux (boot/'s is a link).
+    let listing = process::stdout_of(Command::new("dpkg-deb").arg("-c").arg(&deb))?;
+    let member = debug_vmlinux_member(&listing, &k.release)
+        .with_context(|| format!("{package} holds no vmlinux for {}", k.release))?;
     let tmp = dir.join("vmlinux.tmp");
     let status = Command::new("sh")
         .arg("-c")
@@ -84,11 +88,22 @@ fn debug_vmlinux(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
         .args(["sh", &deb.to_string_lossy(), &member, &tmp.to_string_lossy()])
         .status()?;
     std::fs::remove_file(&deb)?;
-    if !status.success() {
+    if !status.success() || std::fs::metadata(&tmp).map_or(true, |m| m.len() == 0) {
         bail!("could not extract {member} from {package}");
     }
     std::fs::rename(&tmp, &vmlinux)?;
     Ok(vmlinux)
+}
+
+/// The debug vmlinux's path in `dpkg-deb -c` output: a regular file (`-`
+/// mode) at `.../vmlinux-<release>` or `.../<release>/vmlinux`.
+fn debug_vmlinux_member(listing: &str, release: &str) -> Option<String> {
+    listing
+        .lines()
+        .filter(|l| l.starts_with('-'))
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with(&format!("/vmlinux-{release}")) || p.ends_with(&format!("/{release}/vmlinux")))
+        .map(str::to_string)
 }
 
 /// The symbolized trace of the first kernel problem in `console`, one
@@ -150,6 +165,21 @@ pub fn trace(paths: &Paths, k: &Kernel, console: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_debug_vmlinux_of_both_layouts() {
+        let l = "lrwxrwxrwx root/root         0 2026-11-15 22:30 ./usr/lib/debug/boot/vmlinux-7.3.4+deb13-amd64 -> ../lib/modules/7.3.4+deb13-amd64/vmlinux\n\
+                 -rw-r--r-- root/root 700000000 2026-11-15 22:30 ./usr/lib/debug/lib/modules/7.3.4+deb13-amd64/vmlinux\n";
+        assert_eq!(
+            debug_vmlinux_member(l, "7.3.4+deb13-amd64").as_deref(),
+            Some("./usr/lib/debug/lib/modules/7.3.4+deb13-amd64/vmlinux")
+        );
+        let l = "-rw-r--r-- root/root 600000000 2025-10-01 10:00 ./usr/lib/debug/boot/vmlinux-6.12.48+deb12-amd64\n";
+        assert_eq!(
+            debug_vmlinux_member(l, "6.12.48+deb12-amd64").as_deref(),
+            Some("./usr/lib/debug/boot/vmlinux-6.12.48+deb12-amd64")
+        );
+    }
 
     #[test]
     fn reads_rip_and_trace_frames() {

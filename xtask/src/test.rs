@@ -68,7 +68,12 @@ pub fn parse_cargo_test(stdout: &str) -> (usize, usize, Vec<String>) {
 /// builds use, under the host triple's own subdirectory).
 fn host_tests(paths: &Paths, results: &mut Results) -> Result<()> {
     cargo_test(results, "cargo test --workspace", &paths.repo, &[])?;
-    let examples_target = paths.target.join("examples").into_os_string().into_string().unwrap_or_default();
+    let examples_target = paths
+        .target
+        .join("examples")
+        .into_os_string()
+        .into_string()
+        .unwrap_or_default();
     cargo_test(
         results,
         "cargo test (examples)",
@@ -82,13 +87,19 @@ fn cargo_test(results: &mut Results, what: &str, dir: &Path, extra: &[&str]) -> 
     eprintln!("xtask: {what}");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["test", "--workspace"]).args(extra).current_dir(dir).stderr(Stdio::inherit());
+    cmd.args(["test", "--workspace"])
+        .args(extra)
+        .current_dir(dir)
+        .stderr(Stdio::inherit());
     let out = process::output(&mut cmd)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let (passed, failed, names) = parse_cargo_test(&stdout);
     results.host_passed += passed;
     for name in &names {
-        results.add(format!("host/{name}"), Outcome::Fail(format!("see `{what}` output above")));
+        results.add(
+            format!("host/{name}"),
+            Outcome::Fail(format!("see `{what}` output above")),
+        );
     }
     if failed > names.len() {
         results.add(
@@ -120,8 +131,10 @@ fn tail(text: &str, n: usize) -> Vec<&str> {
 /// Kernel parameters for the test boots. Each kernel runs under a different
 /// preemption model (Debian's default is voluntary): 6.1 with none at all,
 /// where only our own yield points let anything else run on a CPU running
-/// wasm, and 6.12 fully preemptible, where wasm is preempted at any
-/// instruction outside the FPU section. The lockup and RCU-stall detectors
+/// wasm, 6.12 fully preemptible, where wasm is preempted at any
+/// instruction outside the FPU section, and 7.3 lazily preemptible (its
+/// Debian default, PREEMPT_LAZY: full preemption for real-time tasks, at the
+/// next tick for the others). The lockup and RCU-stall detectors
 /// are made impatient (4 s, 5 s; the kernel's defaults are 20 s and 21 s)
 /// so that a run that failed to yield shows up in the kernel log within the
 /// tests' 6-second endless loops. Not lower: TCG runs the guest some 20-50
@@ -133,6 +146,7 @@ pub fn test_cmdline(line: KernelLine) -> &'static str {
     match line {
         KernelLine::V6_1 => "preempt=none watchdog_thresh=2 rcupdate.rcu_cpu_stall_timeout=5",
         KernelLine::V6_12 => "preempt=full watchdog_thresh=2 rcupdate.rcu_cpu_stall_timeout=5",
+        KernelLine::V7_3 => "preempt=lazy watchdog_thresh=2 rcupdate.rcu_cpu_stall_timeout=5",
     }
 }
 

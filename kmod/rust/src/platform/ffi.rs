@@ -18,6 +18,34 @@ pub struct RawPath {
     pub dentry: *mut c_void,
 }
 
+/// `struct kwasm_rename` of kwasm_fs_glue.c: a rename between
+/// `kwasm_rename_begin` and `kwasm_rename_end`. Rust reads the two children
+/// and the trap; the rest (`KWASM_RENAME_SIZE` bytes in all) is the
+/// kernel's, whose layout differs between releases.
+#[repr(C)]
+pub struct RenameState {
+    pub old: *mut c_void,
+    pub new: *mut c_void,
+    /// The dentry a rename must not involve (lock_rename's), or null where
+    /// the kernel checked it already.
+    pub trap: *mut c_void,
+    _kernel: [u64; RENAME_KERNEL_WORDS],
+}
+
+/// `KWASM_RENAME_SIZE` (256 bytes) less the three pointers above.
+const RENAME_KERNEL_WORDS: usize = 256 / 8 - 3;
+
+impl RenameState {
+    pub const fn new() -> RenameState {
+        RenameState {
+            old: core::ptr::null_mut(),
+            new: core::ptr::null_mut(),
+            trap: core::ptr::null_mut(),
+            _kernel: [0; RENAME_KERNEL_WORDS],
+        }
+    }
+}
+
 /// `struct kwasm_waiter` of kwasm_net_glue.c (opaque).
 #[repr(C)]
 pub struct Waiter {
@@ -65,9 +93,6 @@ extern "C" {
     pub fn path_put(path: *const RawPath);
     pub fn dput(dentry: *mut c_void);
     pub fn file_open_root(root: *const RawPath, name: *const c_char, flags: c_int, mode: u16) -> *mut File;
-    pub fn lookup_one_len(name: *const c_char, base: *mut c_void, len: c_int) -> *mut c_void;
-    pub fn lock_rename(a: *mut c_void, b: *mut c_void) -> *mut c_void;
-    pub fn unlock_rename(a: *mut c_void, b: *mut c_void);
     pub fn mnt_want_write(mnt: *mut c_void) -> c_int;
     pub fn mnt_drop_write(mnt: *mut c_void);
     pub fn vfs_llseek(file: *mut File, offset: i64, whence: c_int) -> i64;
@@ -94,8 +119,18 @@ extern "C" {
     pub fn kwasm_file_writable(file: *mut File) -> bool;
     pub fn kwasm_file_append_only(file: *mut File) -> bool;
     pub fn kwasm_read_dir(dir: *mut File, data: *mut c_void) -> c_int;
-    pub fn kwasm_lock_parent(parent: *const RawPath);
-    pub fn kwasm_unlock_parent(parent: *const RawPath);
+    pub fn kwasm_child_begin(parent: *const RawPath, name: *const c_char, len: c_int) -> *mut c_void;
+    pub fn kwasm_child_end(parent: *const RawPath, child: *mut c_void);
+    pub fn kwasm_rename_begin(
+        r: *mut RenameState,
+        old_parent: *const RawPath,
+        old_name: *const c_char,
+        old_len: c_int,
+        new_parent: *const RawPath,
+        new_name: *const c_char,
+        new_len: c_int,
+    ) -> c_int;
+    pub fn kwasm_rename_end(r: *mut RenameState);
     pub fn kwasm_dentry_positive(dentry: *mut c_void) -> bool;
     pub fn kwasm_dentry_is_dir(dentry: *mut c_void) -> bool;
     pub fn kwasm_dentry_is_symlink(dentry: *mut c_void) -> bool;
@@ -104,7 +139,7 @@ extern "C" {
     pub fn kwasm_unlink(parent: *const RawPath, dentry: *mut c_void) -> c_int;
     pub fn kwasm_symlink(parent: *const RawPath, dentry: *mut c_void, target: *const c_char) -> c_int;
     pub fn kwasm_link(old: *mut c_void, new_parent: *const RawPath, new: *mut c_void) -> c_int;
-    pub fn kwasm_rename(old_parent: *const RawPath, old: *mut c_void, new_parent: *const RawPath, new: *mut c_void) -> c_int;
+    pub fn kwasm_rename(r: *mut RenameState) -> c_int;
     pub fn kwasm_readlink(path: *const RawPath, buf: *mut c_char, len: c_int) -> c_int;
     pub fn kwasm_same_mount(a: *const RawPath, b: *const RawPath) -> bool;
     pub fn kwasm_file_poll(file: *mut File) -> c_uint;

@@ -131,20 +131,18 @@ impl Parent {
         // taken, in reverse order.
         unsafe {
             int_result(ffi::mnt_want_write(p.mnt))?;
-            ffi::kwasm_lock_parent(p);
-            let r = match ffi::err_ptr(ffi::lookup_one_len(
+            let r = match ffi::err_ptr(ffi::kwasm_child_begin(
+                p,
                 self.name.as_ptr().cast(),
-                p.dentry,
                 self.name.len() as i32,
             )) {
                 Ok(child) => {
                     let r = f(child);
-                    ffi::dput(child);
+                    ffi::kwasm_child_end(p, child);
                     r
                 }
                 Err(e) => Err(e.into()),
             };
-            ffi::kwasm_unlock_parent(p);
             ffi::mnt_drop_write(p.mnt);
             r
         }
@@ -326,7 +324,9 @@ pub fn symlink_at(target: &[u8], dir: &FileRef, path: &[u8]) -> Result<()> {
         }
         // SAFETY: the parent is locked for writing; `d` is its negative
         // child; `target` is NUL-terminated.
-        Ok(int_result(unsafe { ffi::kwasm_symlink(&parent.dir.0, d, target.as_ptr().cast()) })?)
+        Ok(int_result(unsafe {
+            ffi::kwasm_symlink(&parent.dir.0, d, target.as_ptr().cast())
+        })?)
     })
 }
 
@@ -385,14 +385,24 @@ pub fn rename_at(old_dir: &FileRef, old: &[u8], new_dir: &FileRef, new: &[u8]) -
             return Err(EXDEV.into());
         }
         int_result(ffi::mnt_want_write(a.mnt))?;
-        let trap = ffi::lock_rename(a.dentry, b.dentry);
-        let r = match ffi::err_ptr(trap) {
-            Err(e) => Err(FsError::Errno(e)),
-            Ok(trap) => rename_locked(&from, &to, trap),
+        let mut state = ffi::RenameState::new();
+        let begun = int_result(ffi::kwasm_rename_begin(
+            &mut state,
+            a,
+            from.name.as_ptr().cast(),
+            from.name.len() as i32,
+            b,
+            to.name.as_ptr().cast(),
+            to.name.len() as i32,
+        ));
+        let r = match begun {
+            Err(e) => Err(e.into()),
+            Ok(_) => {
+                let r = rename_locked(&from, &to, &mut state);
+                ffi::kwasm_rename_end(&mut state);
+                r
+            }
         };
-        if ffi::err_ptr(trap).is_ok() {
-            ffi::unlock_rename(a.dentry, b.dentry);
-        }
         ffi::mnt_drop_write(a.mnt);
         r
     }
@@ -401,38 +411,24 @@ pub fn rename_at(old_dir: &FileRef, old: &[u8], new_dir: &FileRef, new: &[u8]) -
 /// The locked part of `renameat(2)`, as `do_renameat2` checks it.
 ///
 /// # Safety
-/// Both parents are locked by `lock_rename`, which returned `trap`.
-unsafe fn rename_locked(from: &Parent, to: &Parent, trap: *mut c_void) -> Result<()> {
-    let lookup_child = |p: &Parent| {
-        // SAFETY: the parent is locked (caller); the name has no NUL
-        // (it came through c_string in parent()).
-        ffi::err_ptr(unsafe { ffi::lookup_one_len(p.name.as_ptr().cast(), p.dir.0.dentry, p.name.len() as i32) })
-    };
-    let old = lookup_child(from)?;
-    let result = (|| {
-        if !positive(old) {
-            return Err(ENOENT.into());
-        }
-        if old == trap {
-            return Err(EINVAL.into());
-        }
-        if !is_dir(old) && (from.trailing_slash || to.trailing_slash) {
-            return Err(ENOTDIR.into());
-        }
-        let new = lookup_child(to)?;
-        let r = if new == trap {
-            Err(ENOTEMPTY.into())
-        } else {
-            // SAFETY: both parents locked, both children held.
-            Ok(int_result(unsafe { ffi::kwasm_rename(&from.dir.0, old, &to.dir.0, new) })?)
-        };
-        // SAFETY: drops lookup_child's reference.
-        unsafe { ffi::dput(new) };
-        r
-    })();
-    // SAFETY: drops lookup_child's reference.
-    unsafe { ffi::dput(old) };
-    result
+/// `state` was begun by `kwasm_rename_begin`: both parents locked, both
+/// children held.
+unsafe fn rename_locked(from: &Parent, to: &Parent, state: &mut ffi::RenameState) -> Result<()> {
+    let (old, new, trap) = (state.old, state.new, state.trap);
+    if !positive(old) {
+        return Err(ENOENT.into());
+    }
+    if old == trap {
+        return Err(EINVAL.into());
+    }
+    if !is_dir(old) && (from.trailing_slash || to.trailing_slash) {
+        return Err(ENOTDIR.into());
+    }
+    if new == trap {
+        return Err(ENOTEMPTY.into());
+    }
+    // SAFETY: both parents locked, both children held (caller).
+    Ok(int_result(unsafe { ffi::kwasm_rename(state) })?)
 }
 
 /// One entry of a directory.
