@@ -37,10 +37,12 @@ pub enum KernelLine {
 }
 
 impl KernelLine {
-    /// Every line; `setup`, `test` and `spec` use them all when no
-    /// `--kernel` is given: the oldest and newest kernels users run, and
-    /// the one between.
     pub const ALL: [KernelLine; 3] = [KernelLine::V6_1, KernelLine::V6_12, KernelLine::V7_3];
+
+    /// The lines `setup`, `test` and `spec` use when no `--kernel` is given.
+    /// Not 7.3 yet: its first CI run failed the hostile corpus's slab check
+    /// (+552 KiB across passes, tolerance 512; issue #13's note).
+    pub const DEFAULT: [KernelLine; 2] = [KernelLine::V6_1, KernelLine::V6_12];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -116,7 +116,7 @@ enum Command {
 
 #[derive(Args)]
 struct KernelsArg {
-    /// Kernel line(s) to use: 6.1, 6.12, 7.3 (repeatable; default: all three).
+    /// Kernel line(s) to use: 6.1, 6.12, 7.3 (repeatable; default: 6.1 and 6.12).
     #[arg(long = "kernel", value_parser = parse_kernel)]
     kernels: Vec<KernelLine>,
 }
@@ -124,7 +124,7 @@ struct KernelsArg {
 impl KernelsArg {
     fn selected(&self) -> Vec<KernelLine> {
         if self.kernels.is_empty() {
-            KernelLine::ALL.to_vec()
+            KernelLine::DEFAULT.to_vec()
         } else {
             let mut v = self.kernels.clone();
             v.dedup();
