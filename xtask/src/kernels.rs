@@ -407,14 +407,19 @@ fn is_image_file(member: &str, release: &str) -> bool {
     boot || modules || nic
 }
 
-/// The members of a .deb's data archive.
-fn deb_members(deb: &Path) -> Result<Vec<String>> {
-    let mut dpkg = Command::new("dpkg-deb")
+/// `dpkg-deb --fsys-tarfile`: the .deb's data archive on the child's stdout.
+fn fsys_tarfile(deb: &Path) -> Result<std::process::Child> {
+    Command::new("dpkg-deb")
         .arg("--fsys-tarfile")
         .arg(deb)
         .stdout(Stdio::piped())
         .spawn()
-        .context("could not run dpkg-deb")?;
+        .context("could not run dpkg-deb")
+}
+
+/// The members of a .deb's data archive.
+fn deb_members(deb: &Path) -> Result<Vec<String>> {
+    let mut dpkg = fsys_tarfile(deb)?;
     let mut tar = Command::new("tar");
     // Not process::output: that would close the pipe for stdin.
     let list = tar
@@ -445,12 +450,7 @@ fn unpack_image_files(deb: &Path, root: &Path, release: &str) -> Result<()> {
     if files.is_empty() {
         return Ok(());
     }
-    let mut dpkg = Command::new("dpkg-deb")
-        .arg("--fsys-tarfile")
-        .arg(deb)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("could not run dpkg-deb")?;
+    let mut dpkg = fsys_tarfile(deb)?;
     let mut tar = Command::new("tar");
     tar.arg("-x").arg("-C").arg(root).arg("-f").arg("-").args(&files);
     tar.stdin(dpkg.stdout.take().unwrap());
