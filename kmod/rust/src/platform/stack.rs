@@ -52,7 +52,7 @@ impl Stack {
         if base.is_null() {
             return None;
         }
-        let stack = Stack { base };
+        let mut stack = Stack { base };
         stack.usable().fill(PAINT);
         let guard = pte::ptes(base, GUARD).ok()?;
         pte::set_all(&guard, |v| v & !pte::RW);
@@ -76,7 +76,7 @@ impl Stack {
 
     /// The stack above its guard page, as words. Only while nothing runs on
     /// it: when made, and when freed.
-    fn usable(&self) -> &mut [u64] {
+    fn usable(&mut self) -> &mut [u64] {
         // SAFETY: `[base + GUARD, base + STACK_SIZE)` is this stack's own
         // writable, page-aligned part, allocated in `new` and freed only by
         // `drop`; callers hold it while no code runs on it.
