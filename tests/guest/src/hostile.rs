@@ -1,17 +1,19 @@
 //! The hostile wasm corpus (`tests/hostile/`, installed under
 //! /share/kwasm/hostile): every case on both engines, three passes, each
-//! ending as its `run:` line says, and the kernel's vmalloc and
-//! unreclaimable slab usage flat from the first pass to the last.
+//! ending as its `run:` line says, and the kernel's vmalloc usage and
+//! unreclaimable slab objects flat from the first pass to the last.
 
 use crate::run::kwasm;
-use crate::{expect, kernel_memory, Test};
+use crate::kmem::{back_to_baseline, kernel_memory};
+use crate::{expect, Test};
 
 const CORPUS: &str = "/share/kwasm/hostile";
 const PASSES: usize = 3;
 /// Growth allowed between the end of the first pass and the end of the
-/// last (per-CPU caches and lazily built kernel state come and go); a leak
-/// of one page per run would exceed it.
-const TOLERANCE_KIB: i64 = 512;
+/// last: live objects move by some tens of KiB (per-CPU sheaves, RCU-freed
+/// objects not yet freed; -11 to +58 KiB measured on 6.12 and 7.3); a leak
+/// of 1.2 KiB per run would exceed it.
+const TOLERANCE_KIB: i64 = 256;
 
 pub const TESTS: &[Test] = &[("hostile-corpus", corpus)];
 
@@ -87,7 +89,6 @@ fn run(case: &Case, engine: &str) -> Result<(), String> {
 fn corpus() -> Result<(), String> {
     let cases = cases()?;
     let mut after_first = None;
-    let mut last = (0, 0);
     for pass in 0..PASSES {
         let mut failures = Vec::new();
         for engine in ["native", "pulley"] {
@@ -104,21 +105,16 @@ fn corpus() -> Result<(), String> {
                 failures.join(" || ")
             )
         })?;
-        last = kernel_memory()?;
         if pass == 0 {
-            after_first = Some(last);
+            after_first = Some(kernel_memory()?);
         }
     }
-    let first = after_first.unwrap_or(last);
-    let (vmalloc, slab) = (last.0 - first.0, last.1 - first.1);
+    let first = after_first.ok_or("no pass ran")?;
+    let memory = back_to_baseline("after the last pass", &first, TOLERANCE_KIB)?;
     let stack = crate::stress::stack_depth("after the hostile corpus")?;
     println!(
-        "hostile corpus: {} cases x 2 engines x {PASSES} passes; vmalloc {vmalloc:+} KiB, unreclaimable slab {slab:+} KiB after the first pass; {stack}",
+        "hostile corpus: {} cases x 2 engines x {PASSES} passes; {memory} since the first pass; {stack}",
         cases.len()
     );
-    expect(vmalloc <= TOLERANCE_KIB && slab <= TOLERANCE_KIB, || {
-        format!(
-            "kernel memory grew across passes: vmalloc {vmalloc:+} KiB, slab {slab:+} KiB (tolerance {TOLERANCE_KIB})"
-        )
-    })
+    Ok(())
 }

@@ -14,6 +14,7 @@ mod bench;
 mod cgroup;
 mod fuzz;
 mod hostile;
+mod kmem;
 mod memory;
 mod net;
 mod module;
@@ -37,38 +38,6 @@ pub fn expect(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
         Ok(())
     } else {
         Err(what())
-    }
-}
-
-/// The kernel's (VmallocUsed, SUnreclaim) in KiB: where the module's
-/// allocations show, for the leak checks. Every slab cache is shrunk
-/// first: after a burst of processes SLUB keeps partly used and empty
-/// slabs on per-CPU and per-node partial lists (a 32-process soak left
-/// 1.4-2.3 MiB so, in task_struct, sighand_cache, mm_struct and kmalloc
-/// caches, the same after 1 minute as after 3), and those would hide a
-/// leak or fake one. Shrinking frees only slabs with no object in use, so
-/// a leaked object still counts.
-pub fn kernel_memory() -> Result<(i64, i64), String> {
-    shrink_slab_caches();
-    let info = std::fs::read_to_string("/proc/meminfo").map_err(|e| e.to_string())?;
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
-            .ok_or_else(|| format!("/proc/meminfo has no {name}"))
-    };
-    Ok((field("VmallocUsed:")?, field("SUnreclaim:")?))
-}
-
-/// Asks SLUB to give back every cache's free slabs
-/// (`/sys/kernel/slab/*/shrink`, root only); best effort: without the
-/// files the check sees the caches as they are.
-fn shrink_slab_caches() {
-    let Ok(caches) = std::fs::read_dir("/sys/kernel/slab") else {
-        return;
-    };
-    for cache in caches.flatten() {
-        let _ = std::fs::write(cache.path().join("shrink"), "1");
     }
 }
 

@@ -7,8 +7,8 @@
 //! `--hold-memory MIB`.
 
 use crate::cgroup::Cgroup;
-use crate::stress::back_to_baseline;
-use crate::{expect, kernel_memory, mark_kernel_log, Test, OOM_EXPECTED, OOM_NOT_EXPECTED};
+use crate::kmem::{back_to_baseline, kernel_memory, TOLERANCE_KIB};
+use crate::{expect, mark_kernel_log, Test, OOM_EXPECTED, OOM_NOT_EXPECTED};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -247,7 +247,7 @@ fn counts_as_rss(engine: &str) -> Result<(), String> {
     expect(left == 0, || {
         format!("{engine}: {MODULE_MEMORY} still says {left} after the program ended")
     })?;
-    back_to_baseline(engine, before).map(|_| ())
+    back_to_baseline(engine, &before, TOLERANCE_KIB).map(|_| ())
 }
 
 /// The module's count of the kernel memory all programs hold.
@@ -320,7 +320,7 @@ fn grow_refused(engine: &str) -> Result<(), String> {
          ({left} MiB available after)"
     );
     innocent.kill();
-    back_to_baseline(engine, before).map(|_| ())
+    back_to_baseline(engine, &before, TOLERANCE_KIB).map(|_| ())
 }
 
 /// Two kwasm programs hold half and a tenth of the free memory; an
@@ -366,7 +366,7 @@ fn oom_picks_biggest() -> Result<(), String> {
     if let Ok(p) = innocent {
         p.kill();
     }
-    back_to_baseline("after the OOM kill", before).map(|_| ())
+    back_to_baseline("after the OOM kill", &before, TOLERANCE_KIB).map(|_| ())
 }
 
 /// In a memory cgroup with `memory.max` 128 MiB, beside a process of the
@@ -411,5 +411,5 @@ fn cgroup_limit() -> Result<(), String> {
         println!("memory: {engine}: in a group limited to {LIMIT_MIB} MiB the program was {outcome}; the 32 MiB process beside it lives");
         innocent.kill();
     }
-    back_to_baseline("after the cgroup runs", before).map(|_| ())
+    back_to_baseline("after the cgroup runs", &before, TOLERANCE_KIB).map(|_| ())
 }

@@ -1,10 +1,12 @@
 //! Lifecycle and load: programs killed at random moments, and 32
 //! instances at once on two CPUs. Both end by checking that nothing runs
-//! any more and that the kernel's vmalloc and unreclaimable slab usage is
-//! back where it started (the module's allocations all come from there).
+//! any more and that the kernel's vmalloc usage and unreclaimable slab
+//! objects are back where they started (the module's allocations all come
+//! from there; `kmem`).
 
 use crate::run::kwasm;
-use crate::{expect, kernel_memory, Test};
+use crate::kmem::{back_to_baseline, kernel_memory, TOLERANCE_KIB};
+use crate::{expect, Test};
 use kwasm_fuzz::Rng;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,52 +20,10 @@ const KILLS: usize = 200;
 /// A signalled program must be gone within this (it is promptly: a timer
 /// tick; the slack is for TCG and a loaded machine).
 const PROMPT: Duration = Duration::from_secs(5);
-/// Kernel memory growth allowed over a whole test (see hostile.rs).
-const TOLERANCE_KIB: i64 = 1024;
-/// How long kernel memory may take to come back after a test's last
-/// program ended.
-const SETTLE: Duration = Duration::from_secs(30);
 /// How long the soak keeps 32 instances busy.
 const SOAK: Duration = Duration::from_secs(60);
 
 pub const TESTS: &[Test] = &[("stress-kill-anytime", kill_anytime), ("stress-soak-32", soak)];
-
-/// The memory check both tests end with; also that `kwasm ps` is empty.
-pub(crate) fn back_to_baseline(what: &str, before: (i64, i64)) -> Result<String, String> {
-    let ps = Command::new("kwasm").arg("ps").output().map_err(|e| e.to_string())?;
-    let listed = String::from_utf8_lossy(&ps.stdout).lines().skip(1).count();
-    expect(listed == 0, || {
-        format!(
-            "{what}: kwasm ps still lists programs: {}",
-            String::from_utf8_lossy(&ps.stdout)
-        )
-    })?;
-    // The kernel frees some of a finished program's memory later (RCU
-    // callbacks, the module's fput worker, sockets' last references):
-    // give it up to SETTLE to come back; a leak stays.
-    let started = Instant::now();
-    loop {
-        let after = kernel_memory()?;
-        let (vmalloc, slab) = (after.0 - before.0, after.1 - before.1);
-        if vmalloc <= TOLERANCE_KIB && slab <= TOLERANCE_KIB {
-            let waited = started.elapsed();
-            let settled = if waited > Duration::from_secs(1) {
-                format!(" after {waited:.0?}")
-            } else {
-                String::new()
-            };
-            return Ok(format!(
-                "vmalloc {vmalloc:+} KiB, unreclaimable slab {slab:+} KiB{settled}"
-            ));
-        }
-        if started.elapsed() > SETTLE {
-            return Err(format!(
-                "{what}: kernel memory did not come back within {SETTLE:?}: vmalloc {vmalloc:+} KiB, slab {slab:+} KiB"
-            ));
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
 
 /// The deepest any run has used its private stack since the module loaded
 /// (`kmod/rust/src/platform/stack.rs` paints each stack and measures it when
@@ -279,7 +239,7 @@ fn kill_anytime() -> Result<(), String> {
             .map_err(|e| format!("run {i} ({what}, {engine}, signal {signal} after {delay:?}): {e}"))?;
         slowest = slowest.max(took);
     }
-    let memory = back_to_baseline("after the kills", before)?;
+    let memory = back_to_baseline("after the kills", &before, TOLERANCE_KIB)?;
     println!("stress: {KILLS} runs killed at random moments; slowest exit {slowest:?} after the signal; {memory}");
     Ok(())
 }
@@ -389,40 +349,10 @@ fn soak() -> Result<(), String> {
     soak_round(Instant::now(), &expected)?;
     let before = kernel_memory()?;
     let runs = soak_round(Instant::now() + SOAK, &expected)?;
-    let memory = back_to_baseline("after the soak", before)?;
+    let memory = back_to_baseline("after the soak", &before, TOLERANCE_KIB)?;
     let stack = stack_depth("after the soak")?;
     println!("soak: 32 instances for {SOAK:?}: {runs} runs, all results correct; {memory}; {stack}");
     Ok(())
-}
-
-/// KiB held by each slab cache now (`/proc/slabinfo`: active objects times
-/// object size).
-fn slab_caches() -> std::collections::BTreeMap<String, i64> {
-    let info = std::fs::read_to_string("/proc/slabinfo").unwrap_or_default();
-    info.lines()
-        .skip(2)
-        .filter_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let (active, size) = (w.get(1)?.parse::<i64>().ok()?, w.get(3)?.parse::<i64>().ok()?);
-            Some((w[0].to_string(), active * size / 1024))
-        })
-        .collect()
-}
-
-/// The caches that grew most since `before`, for a failed memory check.
-fn slab_growth(before: &std::collections::BTreeMap<String, i64>) -> String {
-    let mut grown: Vec<(i64, String)> = slab_caches()
-        .into_iter()
-        .map(|(name, kib)| (kib - before.get(&name).copied().unwrap_or(0), name))
-        .filter(|(d, _)| *d > 0)
-        .collect();
-    grown.sort_unstable_by(|a, b| b.cmp(a));
-    grown
-        .iter()
-        .take(8)
-        .map(|(d, n)| format!("{n} {d:+} KiB"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// What one worker of the long soak does, by its number.
@@ -517,7 +447,6 @@ pub fn long_soak(minutes: u64) -> std::process::ExitCode {
             long_soak_run(i, 0, &mut rng, &expected).map_err(|e| format!("warm-up {i}: {e}"))?;
         }
         let before = kernel_memory()?;
-        let caches = slab_caches();
         let runs = run_workers(
             LONG_SOAK_WORKERS,
             Instant::now() + Duration::from_secs(minutes * 60),
@@ -529,8 +458,7 @@ pub fn long_soak(minutes: u64) -> std::process::ExitCode {
         )?;
         // The file workers' last trees are the test's own files.
         let _ = std::fs::remove_dir_all("/tmp/long-soak");
-        let memory = back_to_baseline("after the long soak", before)
-            .map_err(|e| format!("{e}; slab caches that grew: {}", slab_growth(&caches)))?;
+        let memory = back_to_baseline("after the long soak", &before, TOLERANCE_KIB)?;
         let stack = stack_depth("after the long soak")?;
         Ok(format!(
             "long soak: {LONG_SOAK_WORKERS} instances of mixed work for {minutes} min: {runs} runs, all correct; {memory}; {stack}"
