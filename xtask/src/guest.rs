@@ -131,7 +131,7 @@ impl GuestAction {
                 "--skip".into(),
                 "spec-pulley".into(),
             ]),
-            KernelLine::V6_12 | KernelLine::V7_3 => GuestAction::default_tests(),
+            KernelLine::V6_12 | KernelLine::V6_12Rt | KernelLine::V7_3 => GuestAction::default_tests(),
         }
     }
 }

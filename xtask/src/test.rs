@@ -134,7 +134,9 @@ fn tail(text: &str, n: usize) -> Vec<&str> {
 /// wasm, 6.12 fully preemptible, where wasm is preempted at any
 /// instruction outside the FPU section, and 7.3 lazily preemptible (its
 /// Debian default, PREEMPT_LAZY: full preemption for real-time tasks, at the
-/// next tick for the others). The lockup and RCU-stall detectors
+/// next tick for the others); 6.12-rt is PREEMPT_RT, which has no choice
+/// to make (always fully preemptible, spinlocks that sleep, interrupts and
+/// softirqs in threads). The lockup and RCU-stall detectors
 /// are made impatient (4 s, 5 s; the kernel's defaults are 20 s and 21 s)
 /// so that a run that failed to yield shows up in the kernel log within the
 /// tests' 6-second endless loops. Not lower: TCG runs the guest some 20-50
@@ -146,6 +148,7 @@ pub fn test_cmdline(line: KernelLine) -> &'static str {
     match line {
         KernelLine::V6_1 => "preempt=none watchdog_thresh=2 rcupdate.rcu_cpu_stall_timeout=5",
         KernelLine::V6_12 => "preempt=full watchdog_thresh=2 rcupdate.rcu_cpu_stall_timeout=5",
+        KernelLine::V6_12Rt => "watchdog_thresh=2 rcupdate.rcu_cpu_stall_timeout=5",
         KernelLine::V7_3 => "preempt=lazy watchdog_thresh=2 rcupdate.rcu_cpu_stall_timeout=5",
     }
 }

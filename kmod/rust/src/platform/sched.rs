@@ -29,9 +29,14 @@ pub enum Pending {
     Survivable,
 }
 
+/// What the calling task's pending signals will do ([`Pending`]). Leaves
+/// the wasm section for it, if the task is in one (a yield point is): it
+/// takes the task's `siglock`, a spinlock_t, which on PREEMPT_RT is
+/// a sleeping lock and may not be taken with preemption off.
 pub fn pending_signal() -> Pending {
-    // SAFETY: reads the current task's signal state under its lock.
-    match unsafe { ffi::kwasm_pending_signal_kind() } {
+    // SAFETY: reads the current task's signal state under its lock, in
+    // process context outside any wasm section.
+    match section::suspended(|| unsafe { ffi::kwasm_pending_signal_kind() }) {
         0 => Pending::Nothing,
         1 => Pending::Fatal,
         _ => Pending::Survivable,
