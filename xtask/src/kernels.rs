@@ -2,10 +2,10 @@
 //! fetching its image and headers, and where the pieces are.
 //!
 //! Each kernel comes from the Debian release it belongs to: 6.1 and 6.12
-//! through the host's apt (bookworm), 7.x through a private apt of
-//! trixie-backports (see `apt`), and its module is built with that
-//! release's own compiler: on the host for bookworm kernels, in a trixie
-//! chroot for 7.x (see `chroot`).
+//! (and 6.12's PREEMPT_RT flavour) through the host's apt (bookworm), 7.x
+//! through a private apt of trixie-backports (see `apt`), and its module is
+//! built with that release's own compiler: on the host for bookworm
+//! kernels, in a trixie chroot for 7.x (see `chroot`).
 //!
 //! Layout, one directory per release:
 //!
