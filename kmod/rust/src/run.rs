@@ -2,7 +2,7 @@
 //! caller's context — parked meanwhile whenever the caller's process is
 //! stopped, frozen, traced or runs a signal handler.
 //!
-//! Parking (see `wasm::store::Parking` for when): the run's fiber
+//! Parking (see `wasm::parking::Parking` for when): the run's fiber
 //! suspends, the ioctl returns `-ERESTARTNOINTR` and the run waits in
 //! [`PARKED`], keyed by its task, its open file and the request's address.
 //! The task goes back to user space, where the kernel stops it, freezes

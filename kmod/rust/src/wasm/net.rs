@@ -3,47 +3,16 @@
 //! (`poller.rs`). Layouts and numbers are `kwasm_wasi::net`'s; each import
 //! returns its value or `-errno`.
 
-use super::poller::{Poller, Ready};
-use super::store::{Parking, RunState};
-use super::wasi::{close_fd, restart, with_run, Context};
+use super::parking::Parking;
+use super::poller::{NetState, Poller};
+use super::store::{RunState, WasiContext as Context};
+use super::wasi::{close_fd, restart, with_run};
 use crate::platform::file::{FileRef, O_NONBLOCK};
 use crate::platform::net::{self, SockOption};
-use alloc::vec::Vec;
 use kwasm_wasi::net::{ctl, events, msg, option, ret, write_event, SockAddr, EVENT_SIZE, MAX_EVENTS, MAX_POLLERS};
 use kwasm_wasi::net::{KIND_STREAM, MODULE, SOCKET_NONBLOCK};
 use kwasm_wasi::{errno, filetype, Errno, GuestMemory};
 use wasmtime::{Caller, Linker, Result};
-
-/// A run's pollers, by handle.
-pub struct NetState {
-    pollers: Vec<Option<Poller>>,
-    /// One wait's events before they are written out (kept for capacity).
-    ready: Vec<Ready>,
-}
-
-impl NetState {
-    pub fn new() -> NetState {
-        NetState {
-            pollers: Vec::new(),
-            ready: Vec::new(),
-        }
-    }
-
-    /// `fd` was closed or replaced: it leaves every poller (registrations
-    /// follow the fd, and must not keep a closed socket alive).
-    pub fn forget(&mut self, fd: u32) {
-        for p in self.pollers.iter_mut().flatten() {
-            let _ = p.remove(fd);
-        }
-    }
-
-    fn poller(&mut self, handle: u32) -> Result<&mut Poller, Errno> {
-        self.pollers
-            .get_mut(handle as usize)
-            .and_then(Option::as_mut)
-            .ok_or(errno::BADF)
-    }
-}
 
 fn linux(e: i32) -> Errno {
     errno::from_linux(e)
@@ -240,7 +209,7 @@ macro_rules! bind {
 }
 
 /// Adds every kwasm_net function to `l`.
-pub fn add_to_linker(l: &mut Linker<RunState>) -> Result<()> {
+pub(super) fn add_to_linker(l: &mut Linker<RunState>) -> Result<()> {
     bind!(l,
         socket(family: i32, kind: i32, flags: i32) => |m, s| open(&mut s.wasi, family, kind, flags),
         bind(fd: u32, addr: u32) => |m, s| {

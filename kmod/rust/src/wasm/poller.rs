@@ -13,9 +13,10 @@
 //! Everything but the callback runs in calls of the program, one at a time
 //! (as everything on a store does), so the item map and the "look again"
 //! list need no locks. An item removed while it sits on the ready stack is
-//! kept until a wait has popped it.
+//! kept until a wait has popped it. A run's pollers live in its
+//! [`NetState`], part of the store's data.
 
-use super::store::Parking;
+use super::parking::Parking;
 use crate::platform::clock;
 use crate::platform::file::FileRef;
 use crate::platform::sched;
@@ -318,5 +319,36 @@ impl Drop for Poller {
         for item in self.items.values_mut() {
             item.waiter = None;
         }
+    }
+}
+
+/// A run's pollers, by handle.
+pub struct NetState {
+    pub(super) pollers: Vec<Option<Poller>>,
+    /// One wait's events before they are written out (kept for capacity).
+    pub(super) ready: Vec<Ready>,
+}
+
+impl NetState {
+    pub fn new() -> NetState {
+        NetState {
+            pollers: Vec::new(),
+            ready: Vec::new(),
+        }
+    }
+
+    /// `fd` was closed or replaced: it leaves every poller (registrations
+    /// follow the fd, and must not keep a closed socket alive).
+    pub fn forget(&mut self, fd: u32) {
+        for p in self.pollers.iter_mut().flatten() {
+            let _ = p.remove(fd);
+        }
+    }
+
+    pub(super) fn poller(&mut self, handle: u32) -> Result<&mut Poller, Errno> {
+        self.pollers
+            .get_mut(handle as usize)
+            .and_then(Option::as_mut)
+            .ok_or(errno::BADF)
     }
 }

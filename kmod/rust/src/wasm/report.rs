@@ -1,6 +1,6 @@
 //! How wasm ended, as user space learns it.
 
-use super::store::Stop;
+use super::parking::Stop;
 use crate::platform::user::UserPtr;
 use alloc::format;
 use alloc::string::{String, ToString};

@@ -6,20 +6,20 @@
 //! on an expired timeout, and otherwise lets the scheduler run something
 //! else. Fuel, when asked for, is Wasmtime's own.
 
+use super::parking::{Parking, Stop};
+use super::poller::NetState;
 use super::report::{load_failed, Report};
-use crate::platform::fiber::{Resume, Suspender};
+use crate::platform::file::FileRef;
 use crate::platform::memory::{Charge, MemoryAccount};
-use crate::platform::sched::{self, Pending};
+use crate::platform::sched;
 use crate::platform::task::{Status, TaskClaim};
-use crate::platform::ticker::{self, Ticker};
+use crate::platform::ticker::Ticker;
 use crate::platform::{clock, params, section};
 use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::cell::Cell;
-use core::fmt;
 use core::sync::atomic::Ordering;
-use kwasm_abi::list::{STATE_LOADING, STATE_RUNNING, STATE_STOPPED};
+use kwasm_abi::list::{STATE_LOADING, STATE_RUNNING};
 use kwasm_abi::Error as AbiError;
 use kwasm_engine::{EngineKind, Settings};
 use wasmtime::{
@@ -30,32 +30,15 @@ use wasmtime::{
 /// What one table element costs, for capping tables by the memory limit.
 const TABLE_ELEMENT_BYTES: usize = 8;
 
-/// Why the host ended a run; travels through Wasmtime as an error.
-#[derive(Debug)]
-pub enum Stop {
-    Exit(i32),
-    Interrupted,
-    TimedOut,
-}
-
-impl fmt::Display for Stop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stop::Exit(code) => write!(f, "exited with code {code}"),
-            Stop::Interrupted => f.write_str("interrupted by a signal"),
-            Stop::TimedOut => f.write_str("the time limit ran out (--timeout, or the module's max_timeout_ms)"),
-        }
-    }
-}
-
-impl core::error::Error for Stop {}
+/// The program's WASI state: its files are references on `struct file`s.
+pub type WasiContext = kwasm_wasi::Wasi<FileRef>;
 
 /// The store's data: what host functions and yield points need.
 pub struct RunState {
-    pub wasi: super::WasiContext,
+    pub wasi: WasiContext,
     /// kwasm_net's pollers (each registration holds its own reference on
     /// its socket).
-    pub net: super::net::NetState,
+    pub net: NetState,
     /// The memory host calls use, when the store has one instance (a
     /// session's several instances each have their own: looked up by the
     /// calling instance's export instead).
@@ -73,69 +56,6 @@ pub struct RunState {
     account: Arc<MemoryAccount>,
     /// The code of the modules loaded into the store.
     code: Vec<Charge>,
-}
-
-/// How a run meets a pending signal. One that ends the process (SIGKILL,
-/// SIGINT or SIGTERM left at their default, ...) ends the run, as the
-/// process is about to end anyway. Any other — a stop, the freezer, a
-/// tracer, a handler — is the kernel's to deal with, in user space: the
-/// run parks (its fiber suspends, `crate::run` returns from the ioctl to
-/// have it restarted) and carries on where it was once the task is back.
-/// A store that cannot park (a session's) ends the call instead.
-pub struct Parking {
-    suspender: Option<Suspender>,
-    /// The run's `kwasm ps` entry, to show it stopped.
-    status: Cell<&'static Status>,
-    /// The run's epoch ticker registration (`enter`), paused while parked.
-    ticker_slot: Cell<Option<usize>>,
-    /// The run was resumed only to end (its file was closed while it was
-    /// parked): every later signal check ends it.
-    cancelled: Cell<bool>,
-}
-
-impl Parking {
-    fn new(status: &'static Status) -> Parking {
-        Parking {
-            suspender: None,
-            status: Cell::new(status),
-            ticker_slot: Cell::new(None),
-            cancelled: Cell::new(false),
-        }
-    }
-
-    /// Lets the run park by suspending its fiber (`None`: it cannot).
-    pub fn allow(&mut self, suspender: Option<Suspender>) {
-        self.suspender = suspender;
-    }
-
-    /// Deals with the calling task's pending signal, if any: `Ok(true)`
-    /// once a signal the process survives was handled while the run was
-    /// parked (retry whatever it interrupted), `Ok(false)` if none is
-    /// pending, `Err` when the run must end.
-    pub fn on_signal(&self) -> Result<bool, Stop> {
-        if self.cancelled.get() {
-            return Err(Stop::Interrupted);
-        }
-        let suspender = match (sched::pending_signal(), &self.suspender) {
-            (Pending::Nothing, _) => return Ok(false),
-            (Pending::Survivable, Some(suspender)) => suspender,
-            (Pending::Fatal, _) | (Pending::Survivable, None) => return Err(Stop::Interrupted),
-        };
-        let status = self.status.get();
-        status.state.store(STATE_STOPPED, Ordering::Relaxed);
-        let resumed = {
-            let _paused = self.ticker_slot.get().map(ticker::Paused::new);
-            section::suspended(|| suspender.suspend())
-        };
-        status.state.store(STATE_RUNNING, Ordering::Relaxed);
-        match resumed {
-            Resume::Continue => Ok(true),
-            Resume::Cancel => {
-                self.cancelled.set(true);
-                Err(Stop::Interrupted)
-            }
-        }
-    }
 }
 
 impl RunState {
@@ -238,7 +158,7 @@ pub fn claim_task(engine: u32, max_memory: u64, name: &[u8]) -> Result<TaskClaim
 pub fn new_store(
     engine: &Engine,
     settings: &Settings,
-    wasi: super::WasiContext,
+    wasi: WasiContext,
     limits: &kwasm_abi::Limits,
     max_instances: usize,
     status: &'static Status,
@@ -251,7 +171,7 @@ pub fn new_store(
         builder = builder.memory_size(max).table_elements(max / TABLE_ELEMENT_BYTES);
     }
     let state = RunState {
-        net: super::net::NetState::new(),
+        net: NetState::new(),
         memory: None,
         wasi,
         limits: Limits {

@@ -4,7 +4,8 @@
 //! would, through `platform::{file, fs}`, and each import is a one-line
 //! adapter from Wasmtime's calling convention.
 
-use super::store::{Parking, RunState, Stop};
+use super::parking::{Parking, Stop};
+use super::store::{RunState, WasiContext as Context};
 use crate::platform::file::{self, FileKind, FileRef, Stat, O_APPEND, O_NONBLOCK};
 use crate::platform::fs::{self, FsError};
 use crate::platform::net;
@@ -19,10 +20,7 @@ use kwasm_wasi::{
     clock as clocks, errno, fdflags, filetype, DirEntry, Errno, FileStat, GuestMemory, Host, OpenOptions, Readiness,
     SetTime, Wasi, Whence, MODULE,
 };
-use wasmtime::{Caller, Engine, Error, Extern, Linker, Result};
-
-/// The program's WASI state: its files are references on `struct file`s.
-pub type Context = Wasi<FileRef>;
+use wasmtime::{Caller, Error, Extern, Linker, Result};
 
 /// Builds the program's context from the request: arguments, environment,
 /// the caller's standard streams, its listening sockets and preopened
@@ -586,10 +584,8 @@ macro_rules! bind {
     };
 }
 
-/// A linker with every function of `wasi_snapshot_preview1` and of
-/// kwasm_net.
-pub fn linker(engine: &Engine) -> Result<Linker<RunState>> {
-    let mut l = Linker::new(engine);
+/// Adds every function of `wasi_snapshot_preview1` to `l`.
+pub(super) fn add_to_linker(l: &mut Linker<RunState>) -> Result<()> {
     bind!(l,
         args_get(argv: u32, buf: u32),
         args_sizes_get(argc: u32, size: u32),
@@ -667,6 +663,5 @@ pub fn linker(engine: &Engine) -> Result<Linker<RunState>> {
     l.func_wrap(MODULE, "proc_exit", |_: C<'_>, code: u32| -> Result<()> {
         Err(Error::new(Stop::Exit(code as i32)))
     })?;
-    super::net::add_to_linker(&mut l)?;
-    Ok(l)
+    Ok(())
 }
