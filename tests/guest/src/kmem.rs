@@ -82,11 +82,11 @@ fn slab_caches() -> BTreeMap<String, i64> {
         .collect()
 }
 
-/// The caches that grew most since `before`.
-fn slab_growth(before: &BTreeMap<String, i64>) -> String {
-    let mut grown: Vec<(i64, String)> = slab_caches()
-        .into_iter()
-        .map(|(name, kib)| (kib - before.get(&name).copied().unwrap_or(0), name))
+/// The caches that grew most from `before` to `after`.
+fn slab_growth(before: &BTreeMap<String, i64>, after: &BTreeMap<String, i64>) -> String {
+    let mut grown: Vec<(i64, &String)> = after
+        .iter()
+        .map(|(name, kib)| (kib - before.get(name).copied().unwrap_or(0), name))
         .filter(|(d, _)| *d > 0)
         .collect();
     grown.sort_unstable_by(|a, b| b.cmp(a));
@@ -122,8 +122,8 @@ pub fn back_to_baseline(what: &str, before: &KernelMemory, tolerance_kib: i64) -
         }
         if started.elapsed() > SETTLE {
             return Err(format!(
-                "{what}: kernel memory did not come back within {SETTLE:?}: vmalloc {vmalloc:+} KiB, slab {slab:+} KiB (tolerance {tolerance_kib}); slab caches that grew: {}",
-                slab_growth(&before.caches)
+                "{what}: kernel memory did not come back within {SETTLE:?}: vmalloc {vmalloc:+} KiB, unreclaimable slab objects {slab:+} KiB (tolerance {tolerance_kib}); slab caches that grew: {}",
+                slab_growth(&before.caches, &after.caches)
             ));
         }
         std::thread::sleep(Duration::from_secs(1));
