@@ -180,8 +180,9 @@ pub struct BenchArgs {
     engine: String,
     /// What to measure, comma-separated: `hostcall` (the cost of one call
     /// from wasm into the kernel, in both engines, beside one system call),
-    /// `net` (the echo and HTTP servers four ways).
-    #[arg(long, value_delimiter = ',', default_value = "hostcall,net", value_parser = ["hostcall", "net"])]
+    /// `compute` (CPU-bound programs natively, under Wasmtime in user space
+    /// and in the kernel), `net` (the echo and HTTP servers four ways).
+    #[arg(long, value_delimiter = ',', default_value = "hostcall,compute,net", value_parser = ["hostcall", "compute", "net"])]
     parts: Vec<String>,
     /// Host calls of each kind per measurement with native code (Pulley
     /// makes a twentieth as many).
@@ -315,6 +316,7 @@ fn run(cli: Cli) -> Result<i32> {
                 kernel: args.kernel,
                 hostcall: args.parts.iter().any(|p| p == "hostcall"),
                 calls: if args.quick { args.calls.min(100_000) } else { args.calls },
+                compute: args.parts.iter().any(|p| p == "compute"),
                 net: args.parts.iter().any(|p| p == "net"),
                 profile: args.profile,
                 reps: if args.quick { 1 } else { args.reps },

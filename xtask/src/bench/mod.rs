@@ -1,6 +1,7 @@
-//! `cargo xtask bench`: one boot of one kernel runs two parts (the guest
+//! `cargo xtask bench`: one boot of one kernel runs three parts (the guest
 //! half is `kwasm-guest-tests --bench`, tests/guest/src/bench/):
-//! the host-call microbenchmark (hostcall.rs), and the network benchmark,
+//! the host-call microbenchmark (hostcall.rs), the compute benchmark
+//! (compute.rs), and the network benchmark,
 //! which runs the same echo and HTTP servers four ways side by side, each
 //! driven by the same `kwasm-loadgen`. This side builds what the guest
 //! needs (with bench/kref's in-kernel reference module), boots, reads one
@@ -10,6 +11,7 @@
 //! Not part of `cargo xtask test`: it takes many minutes and its figures
 //! are for people to read, not for CI to hold.
 
+mod compute;
 mod hostcall;
 mod profile;
 
@@ -89,6 +91,8 @@ pub struct BenchOptions {
     /// The host-call microbenchmark, and how many calls of each kind.
     pub hostcall: bool,
     pub calls: u32,
+    /// The compute benchmark.
+    pub compute: bool,
     /// The network benchmark.
     pub net: bool,
     /// Sample the servers' vCPU and report where its time goes.
@@ -295,6 +299,7 @@ fn markdown(
     f: &Facts,
     ms: &[Measurement],
     hs: &[hostcall::HostCall],
+    cs: &[compute::Run],
     bad_lines: &[String],
 ) -> String {
     let mut md = String::from("# kwasm benchmark\n\n");
@@ -361,12 +366,22 @@ fn markdown(
     if !hs.is_empty() {
         md.push_str(&hostcall::markdown(hs, opts.icount));
     }
+    if !cs.is_empty() {
+        md.push_str(&compute::markdown(cs));
+    }
     if opts.net {
         md.push_str(&network_markdown(opts, ms));
     }
     let failed: Vec<&Measurement> = ms.iter().filter(|m| m.result.is_err()).collect();
     let failed_calls: Vec<&hostcall::HostCall> = hs.iter().filter(|h| h.result.is_err()).collect();
-    if !failed.is_empty() || !failed_calls.is_empty() || !bad_lines.is_empty() {
+    let failed_compute: Vec<&compute::Run> = cs.iter().filter(|c| c.result.is_err()).collect();
+    let disagreements = compute::disagreements(cs);
+    if !failed.is_empty()
+        || !failed_calls.is_empty()
+        || !failed_compute.is_empty()
+        || !disagreements.is_empty()
+        || !bad_lines.is_empty()
+    {
         md.push_str("\n## Failed measurements\n\n");
         for m in failed {
             let why = m.result.as_ref().err().map_or("", String::as_str);
@@ -380,6 +395,13 @@ fn markdown(
             let why = h.result.as_ref().err().map_or("", String::as_str);
             let _ = writeln!(md, "* repetition {} host calls {} {}: {why}", h.rep, h.engine, h.kind);
         }
+        for c in failed_compute {
+            let why = c.result.as_ref().err().map_or("", String::as_str);
+            let _ = writeln!(md, "* repetition {} compute {} {}: {why}", c.rep, c.variant, c.program);
+        }
+        for d in disagreements {
+            let _ = writeln!(md, "* compute checksums differ: {d}");
+        }
         for l in bad_lines {
             let _ = writeln!(md, "* unreadable line: `{l}`");
         }
@@ -389,10 +411,10 @@ fn markdown(
          `cargo xtask bench` (xtask/src/bench/) builds kwasm.ko, the static guest programs, the \
          examples (wasm and native) and bench/kref's module for the kernel, boots it once and runs \
          `kwasm-guest-tests --bench` (tests/guest/src/bench/): first the host-call microbenchmark, \
-         then the network benchmark, which starts the servers, runs `kwasm-loadgen` (bench/loadgen) \
+         then the compute benchmark, then the network benchmark, which starts the servers, runs `kwasm-loadgen` (bench/loadgen) \
          against each and prints one line per measurement; the driver checks the guest's kernel log \
          as the tests do, and writes this file, results.json and chart.png (bench/chart). Options: \
-         `--kernel`, `--parts hostcall,net`, `--calls`, `--reps`, `--duration-ms`, `--warmup-ms`, \
+         `--kernel`, `--parts hostcall,compute,net`, `--calls`, `--reps`, `--duration-ms`, `--warmup-ms`, \
          `--conns`, `--engine native|pulley`, `--icount`, `--quick`, `--out`.\n",
     );
     md
@@ -549,7 +571,13 @@ fn median_table<const N: usize>(conns: &[u32], tables: &[Table; N], show: impl F
     md
 }
 
-fn results_json(opts: &BenchOptions, f: &Facts, ms: &[Measurement], hs: &[hostcall::HostCall]) -> Value {
+fn results_json(
+    opts: &BenchOptions,
+    f: &Facts,
+    ms: &[Measurement],
+    hs: &[hostcall::HostCall],
+    cs: &[compute::Run],
+) -> Value {
     let measurements: Vec<Value> = ms
         .iter()
         .map(|m| {
@@ -591,6 +619,7 @@ fn results_json(opts: &BenchOptions, f: &Facts, ms: &[Measurement], hs: &[hostca
         })).collect::<Vec<_>>(),
         "measurements": measurements,
         "host_calls": hostcall::json(hs),
+        "compute": compute::json(cs),
     })
 }
 
@@ -716,7 +745,13 @@ fn estimate(opts: &BenchOptions) -> Duration {
     } else {
         Duration::ZERO
     };
-    let t = net + calls + Duration::from_secs(900);
+    // Compute: twenty runs a repetition, the wasm ones compiling first.
+    let compute = if opts.compute {
+        Duration::from_secs(u64::from(opts.reps) * 20 * 60)
+    } else {
+        Duration::ZERO
+    };
+    let t = net + calls + compute + Duration::from_secs(900);
     if opts.icount {
         t * 3
     } else {
@@ -732,7 +767,7 @@ pub fn bench(paths: &Paths, opts: &BenchOptions) -> Result<i32> {
         "/bin/kwasm-guest-tests".to_string(),
         "--bench".into(),
         "--parts".into(),
-        [(opts.hostcall, "hostcall"), (opts.net, "net")]
+        [(opts.hostcall, "hostcall"), (opts.compute, "compute"), (opts.net, "net")]
             .iter()
             .filter(|p| p.0)
             .map(|p| p.1)
@@ -797,19 +832,18 @@ pub fn bench(paths: &Paths, opts: &BenchOptions) -> Result<i32> {
     let passed = guest::report(&k, &r);
     let mut ms = Vec::new();
     let mut hs = Vec::new();
+    let mut cs = Vec::new();
     let mut bad_lines = Vec::new();
     for line in &r.verdict.guest_output {
-        match parse_line(line) {
-            Some(Ok(m)) => ms.push(m),
-            Some(Err(bad)) => bad_lines.push(bad),
-            None => match hostcall::parse_line(line) {
-                Some(Ok(h)) => hs.push(h),
-                Some(Err(bad)) => bad_lines.push(bad),
-                None => {}
-            },
+        if let Some(m) = parse_line(line) {
+            m.map_or_else(|bad| bad_lines.push(bad), |m| ms.push(m));
+        } else if let Some(h) = hostcall::parse_line(line) {
+            h.map_or_else(|bad| bad_lines.push(bad), |h| hs.push(h));
+        } else if let Some(c) = compute::parse_line(line) {
+            c.map_or_else(|bad| bad_lines.push(bad), |c| cs.push(c));
         }
     }
-    if ms.is_empty() && hs.is_empty() {
+    if ms.is_empty() && hs.is_empty() && cs.is_empty() {
         bail!("the guest reported no measurement: see {}", r.serial_log.display());
     }
     let f = facts(&k, &r.verdict, load_before);
@@ -825,10 +859,10 @@ pub fn bench(paths: &Paths, opts: &BenchOptions) -> Result<i32> {
         None => None,
     };
     std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
-    std::fs::write(opts.out.join("README.md"), markdown(opts, &f, &ms, &hs, &bad_lines) + profile.as_deref().unwrap_or_default())?;
+    std::fs::write(opts.out.join("README.md"), markdown(opts, &f, &ms, &hs, &cs, &bad_lines) + profile.as_deref().unwrap_or_default())?;
     std::fs::write(
         opts.out.join("results.json"),
-        serde_json::to_string_pretty(&results_json(opts, &f, &ms, &hs))? + "\n",
+        serde_json::to_string_pretty(&results_json(opts, &f, &ms, &hs, &cs))? + "\n",
     )?;
     if opts.net {
         draw_chart(
@@ -842,11 +876,15 @@ pub fn bench(paths: &Paths, opts: &BenchOptions) -> Result<i32> {
             ),
         )?;
     }
-    let failed = ms.iter().filter(|m| m.result.is_err()).count() + hs.iter().filter(|h| h.result.is_err()).count();
+    let failed = ms.iter().filter(|m| m.result.is_err()).count()
+        + hs.iter().filter(|h| h.result.is_err()).count()
+        + cs.iter().filter(|c| c.result.is_err()).count()
+        + compute::disagreements(&cs).len();
     eprintln!(
-        "xtask: {} network measurements and {} host-call figures, {failed} failed; wrote {}/README.md, results.json{}",
+        "xtask: {} network measurements, {} host-call figures, {} compute runs, {failed} failed; wrote {}/README.md, results.json{}",
         ms.len(),
         hs.len(),
+        cs.len(),
         opts.out.display(),
         if opts.net { ", chart.png" } else { "" }
     );

@@ -2,7 +2,7 @@
 //! side by side in one boot, each driven by the same `kwasm-loadgen`.
 //!
 //! ```text
-//! kwasm-guest-tests --bench [--parts hostcall,net] [--calls N] [--profile true|false] [--reps R] [--duration-ms D] [--warmup-ms W] [--conns 1,16,256] [--engine native|pulley]
+//! kwasm-guest-tests --bench [--parts hostcall,compute,net] [--calls N] [--profile true|false] [--reps R] [--duration-ms D] [--warmup-ms W] [--conns 1,16,256] [--engine native|pulley]
 //! kwasm-guest-tests --kref-serve echo|http ADDR:PORT
 //! ```
 //!
@@ -25,7 +25,8 @@
 //! (one blocked in send) and releases every socket, and its module unloads.
 //!
 //! The host-call microbenchmark (`hostcall.rs`) runs first, `--reps`
-//! times, each `--calls` calls of each kind. With `--profile true` the
+//! times, each `--calls` calls of each kind; then the compute benchmark
+//! (`compute.rs`), `--reps` times. With `--profile true` the
 //! modules' symbols go to the console first (`KWASM-KSYM <addr> <type>
 //! <name> [<module>]`, from /proc/kallsyms) for the driver's profiler.
 //!
@@ -33,6 +34,7 @@
 //! hands the socket to bench/kref's kwasm_bench_ref.ko, which serves in
 //! the kernel until a signal ends the process.
 
+mod compute;
 mod hostcall;
 
 use crate::serving::{run_limited, Server, STOP_FOR};
@@ -177,6 +179,8 @@ fn wasm(p: Program) -> String {
 struct Options {
     /// The host-call microbenchmark.
     hostcall: bool,
+    /// The compute benchmark.
+    compute: bool,
     /// The network servers.
     net: bool,
     calls: u32,
@@ -193,6 +197,7 @@ impl Options {
     fn parse(args: &[String]) -> Result<Options, String> {
         let mut o = Options {
             hostcall: true,
+            compute: true,
             net: true,
             calls: 1_000_000,
             profile: false,
@@ -213,10 +218,11 @@ impl Options {
             match flag.as_str() {
                 "--parts" => {
                     let parts: Vec<&str> = value.split(',').collect();
-                    if let Some(p) = parts.iter().find(|p| !["hostcall", "net"].contains(p)) {
-                        return Err(format!("--parts: unknown part {p} (hostcall, net)"));
+                    if let Some(p) = parts.iter().find(|p| !["hostcall", "compute", "net"].contains(p)) {
+                        return Err(format!("--parts: unknown part {p} (hostcall, compute, net)"));
                     }
                     o.hostcall = parts.contains(&"hostcall");
+                    o.compute = parts.contains(&"compute");
                     o.net = parts.contains(&"net");
                 }
                 "--calls" => o.calls = num("--calls")? as u32,
@@ -405,6 +411,11 @@ pub fn main(args: &[String]) -> ExitCode {
     if opts.hostcall {
         for rep in 1..=opts.reps {
             ok &= hostcall::measure(rep, opts.calls);
+        }
+    }
+    if opts.compute {
+        for rep in 1..=opts.reps {
+            ok &= compute::measure(rep);
         }
     }
     if !opts.net {
