@@ -97,6 +97,7 @@ void kwasm_flush_tlb_all_cpus(void);
 void kwasm_fpu_begin(void);
 void kwasm_fpu_end(void);
 bool kwasm_cpu_has_ibt(void);
+bool kwasm_preempt_rt(void);
 u64 kwasm_read_s_cet(void);
 void kwasm_write_s_cet(u64 val);
 
@@ -393,6 +394,11 @@ void kwasm_fpu_end(void)
 bool kwasm_cpu_has_ibt(void)
 {
 	return cpu_feature_enabled(X86_FEATURE_IBT);
+}
+
+bool kwasm_preempt_rt(void)
+{
+	return IS_ENABLED(CONFIG_PREEMPT_RT);
 }
 
 u64 kwasm_read_s_cet(void)

@@ -14,9 +14,9 @@ use crate::process;
 const WASI: &str = "wasm32-wasip1";
 /// The examples that also build as native programs (static, musl) from the
 /// same source: the benchmark's user-space baselines, in the guest's /bin.
-const NATIVE: [&str; 2] = ["echo-server", "http-server"];
+const NATIVE: [&str; 3] = ["echo-server", "http-server", "compute"];
 /// The example programs (members of `examples/Cargo.toml`).
-const EXAMPLES: [&str; 7] = [
+const EXAMPLES: [&str; 8] = [
     "hello",
     "cowsay",
     "stress",
@@ -24,6 +24,7 @@ const EXAMPLES: [&str; 7] = [
     "echo-server",
     "http-server",
     "http-std",
+    "compute",
 ];
 
 /// Where the examples are built: their own target directory, so they never

@@ -174,9 +174,25 @@ pub struct BenchArgs {
     /// Connection counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
     conns: Vec<u32>,
-    /// kwasm's engine.
+    /// kwasm's engine for the network servers (the host-call
+    /// microbenchmark measures both).
     #[arg(long, default_value = "native", value_parser = ["native", "pulley"])]
     engine: String,
+    /// What to measure, comma-separated: `hostcall` (the cost of one call
+    /// from wasm into the kernel, in both engines, beside one system call),
+    /// `compute` (CPU-bound programs natively, under Wasmtime in user space
+    /// and in the kernel), `net` (the echo and HTTP servers four ways).
+    #[arg(long, value_delimiter = ',', default_value = "hostcall,compute,net", value_parser = ["hostcall", "compute", "net"])]
+    parts: Vec<String>,
+    /// Host calls of each kind per measurement with native code (Pulley
+    /// makes a twentieth as many).
+    #[arg(long, default_value_t = 1_000_000)]
+    calls: u32,
+    /// Sample the vCPU the servers run on through QEMU's monitor and add
+    /// its time by kernel function to the report (and every sampled
+    /// address to profile.tsv).
+    #[arg(long)]
+    profile: bool,
     /// Count guest time in instructions (QEMU `-icount shift=2,sleep=off`)
     /// instead of the host's clock: figures that do not move with the host's
     /// load, at some three times the wall-clock time.
@@ -298,6 +314,11 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Bench(args) => {
             let opts = bench::BenchOptions {
                 kernel: args.kernel,
+                hostcall: args.parts.iter().any(|p| p == "hostcall"),
+                calls: if args.quick { args.calls.min(100_000) } else { args.calls },
+                compute: args.parts.iter().any(|p| p == "compute"),
+                net: args.parts.iter().any(|p| p == "net"),
+                profile: args.profile,
                 reps: if args.quick { 1 } else { args.reps },
                 duration_ms: if args.quick { 1000 } else { args.duration_ms },
                 warmup_ms: if args.quick { 200 } else { args.warmup_ms },

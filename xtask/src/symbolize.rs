@@ -61,7 +61,7 @@ pub fn frames(line: &str) -> Vec<Frame> {
 }
 
 /// The kernel's debug vmlinux for `k`, fetched into the cache on first use.
-fn debug_vmlinux(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
+pub fn debug_vmlinux(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
     let dir = paths.cache.join("dbg").join(&k.release);
     let vmlinux = dir.join("vmlinux");
     if std::fs::metadata(&vmlinux).is_ok_and(|m| m.is_file() && m.len() > 0) {

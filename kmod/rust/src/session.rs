@@ -315,6 +315,10 @@ impl Live {
         }
         let module = wasm::load(self.store.engine(), &image)?;
         drop(image);
+        // Host calls take the store's one memory only while it has one
+        // instance (see RunState::memory); from here on, a start function
+        // included, each finds its caller's.
+        self.store.data_mut().memory = None;
         let linker = &self.linker;
         let instance =
             wasm::enter(&mut self.store, status, |store| linker.instantiate(store, &module))?.map_err(|e| {
@@ -326,6 +330,9 @@ impl Live {
                 }
             })?;
         self.instances.push(Some(instance));
+        if self.instances.len() == 1 {
+            self.store.data_mut().memory = instance.get_memory(&mut self.store, "memory");
+        }
         self.store.data_mut().hold_code(&module);
         Ok(self.instances.len() as u32)
     }

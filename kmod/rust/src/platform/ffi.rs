@@ -205,6 +205,7 @@ extern "C" {
     pub fn kwasm_fpu_begin();
     pub fn kwasm_fpu_end();
     pub fn kwasm_cpu_has_ibt() -> bool;
+    pub fn kwasm_preempt_rt() -> bool;
     pub fn kwasm_read_s_cet() -> u64;
     pub fn kwasm_write_s_cet(val: u64);
 

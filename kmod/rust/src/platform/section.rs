@@ -10,11 +10,13 @@
 //! then ends the FPU section.
 //!
 //! Anything that may sleep must run outside the section: host functions
-//! (left through Wasmtime's call hooks), yield points, allocations made by
-//! Wasmtime's libcalls (memory.grow, traps). [`suspended`] leaves the section
-//! around such code and re-enters it afterwards. This is sound because the
-//! System V ABI makes every vector register caller-saved: at any call out of
-//! wasm, no wasm value lives in them.
+//! that may sleep, yield points, allocations made by Wasmtime's libcalls
+//! (memory.grow, traps). [`Section::suspended`] leaves the section around
+//! such code and re-enters it afterwards. This is sound because the System V
+//! ABI makes every vector register caller-saved: at any call out of wasm, no
+//! wasm value lives in them. Host functions that never sleep stay inside
+//! (see [`quick_host_calls`]): leaving and re-entering is most of what a
+//! host call would otherwise cost.
 
 use super::{ffi, task};
 use core::sync::atomic::Ordering;
@@ -50,34 +52,71 @@ fn leave_raw(entry: &task::Entry) {
     }
 }
 
-/// Enters the section (before native wasm runs). No-op if already inside.
-pub fn enter() {
-    if let Some(e) = task::current_entry() {
-        if !e.in_section.load(Ordering::Relaxed) {
-            enter_raw(e);
+/// The wasm section of one run: its task entry, found once per stretch of
+/// wasm, so that crossing the section's edge needs no lookup.
+#[derive(Clone, Copy)]
+pub struct Section(Option<&'static task::Entry>);
+
+impl Section {
+    /// The calling task's (none if it runs no instance: every method is
+    /// then a no-op).
+    pub fn current() -> Section {
+        Section(task::current_entry())
+    }
+
+    pub const NONE: Section = Section(None);
+
+    fn inside(self) -> Option<&'static task::Entry> {
+        self.0.filter(|e| e.in_section.load(Ordering::Relaxed))
+    }
+
+    /// Whether the task is inside the section now.
+    pub fn is_open(self) -> bool {
+        self.inside().is_some()
+    }
+
+    /// Enters the section (before native wasm runs). No-op if already inside.
+    pub fn enter(self) {
+        if let Some(e) = self.0 {
+            if !e.in_section.load(Ordering::Relaxed) {
+                enter_raw(e);
+            }
         }
     }
-}
 
-/// Leaves the section (after native wasm returned). No-op if not inside.
-pub fn leave() {
-    if let Some(e) = task::current_entry() {
-        if e.in_section.load(Ordering::Relaxed) {
+    /// Leaves the section (after native wasm returned). No-op if not inside.
+    pub fn leave(self) {
+        if let Some(e) = self.inside() {
             leave_raw(e);
         }
     }
+
+    /// Runs `f` outside the section if the task is inside it, and
+    /// re-enters it afterwards.
+    pub fn suspended<R>(self, f: impl FnOnce() -> R) -> R {
+        match self.inside() {
+            Some(e) => {
+                leave_raw(e);
+                let r = f();
+                enter_raw(e);
+                r
+            }
+            None => f(),
+        }
+    }
 }
 
-/// Runs `f` outside the section if the calling task is inside one, and
-/// re-enters it afterwards.
+/// [`Section::suspended`] for the calling task, for code that does not
+/// know its run (allocation, scheduling, signals).
 pub fn suspended<R>(f: impl FnOnce() -> R) -> R {
-    match task::current_entry().filter(|e| e.in_section.load(Ordering::Relaxed)) {
-        Some(e) => {
-            leave_raw(e);
-            let r = f();
-            enter_raw(e);
-            r
-        }
-        None => f(),
-    }
+    Section::current().suspended(f)
+}
+
+/// Whether host functions that never sleep may run inside the section.
+/// Not on PREEMPT_RT: there spinlock_t and local_lock sleep when contended,
+/// so even the kernel's "atomic-safe" calls (get_random_bytes, the CPU-time
+/// seqlocks) may sleep, and every host call leaves the section.
+pub fn quick_host_calls() -> bool {
+    // SAFETY: reads a compile-time constant of the kernel's configuration.
+    !unsafe { ffi::kwasm_preempt_rt() }
 }

@@ -5,7 +5,7 @@
 
 use super::parking::Parking;
 use super::poller::{NetState, Poller};
-use super::store::{RunState, WasiContext as Context};
+use super::store::{host_call, RunState, Sleeps, WasiContext as Context};
 use super::wasi::{close_fd, restart, with_run};
 use crate::platform::file::{FileRef, O_NONBLOCK};
 use crate::platform::net::{self, SockOption};
@@ -188,21 +188,24 @@ type C<'a> = Caller<'a, RunState>;
 
 /// Binds each kwasm_net import: `$name(args) => |memory, state| body`
 /// returning `Result<u32, Errno>`, handed to wasm as value or `-errno`;
-/// a call interrupted by a signal is restarted as WASI's are.
+/// a call interrupted by a signal is restarted as WASI's are. Every one
+/// runs outside the wasm section: the network stack may sleep anywhere.
 macro_rules! bind {
     ($linker:ident, $( $name:ident ( $( $arg:ident : $ty:ty ),* ) => |$m:ident, $s:ident| $body:expr ),* $(,)?) => {
         $(
             $linker.func_wrap(MODULE, stringify!($name), |mut c: C<'_>, $( $arg: $ty ),*| -> Result<i32> {
-                #[allow(unused_variables)]
-                with_run(&mut c, |$m, $s| -> Result<i32> {
-                    loop {
-                        let r = (|| -> Result<u32, Errno> { $body })();
-                        if r != Err(errno::INTR) || !restart(&$s.parking)? {
-                            return Ok(ret(r));
+                host_call(&mut c, Sleeps::Maybe, |c| {
+                    #[allow(unused_variables)]
+                    with_run(c, |$m, $s| -> Result<i32> {
+                        loop {
+                            let r = (|| -> Result<u32, Errno> { $body })();
+                            if r != Err(errno::INTR) || !restart(&$s.parking)? {
+                                return Ok(ret(r));
+                            }
                         }
-                    }
+                    })
+                    .and_then(|r| r)
                 })
-                .and_then(|r| r)
             })?;
         )*
     };

@@ -5,6 +5,13 @@
 //! [`yield_point`] deals with a pending signal ([`Parking`]), ends the run
 //! on an expired timeout, and otherwise lets the scheduler run something
 //! else. Fuel, when asked for, is Wasmtime's own.
+//!
+//! Native code runs in the wasm section (platform/section.rs): each stretch
+//! ([`enter`]) is one section, from before Wasmtime calls into wasm to
+//! after it returns. A host call stays inside unless its function may
+//! sleep ([`host_call`]); Wasmtime's own work around the call (checking
+//! arguments, instantiating) runs inside too, leaving it only where it
+//! allocates. No call hook: one would cost every host call two more calls.
 
 use super::parking::{Parking, Stop};
 use super::poller::NetState;
@@ -14,16 +21,18 @@ use crate::platform::memory::{Charge, MemoryAccount};
 use crate::platform::sched;
 use crate::platform::task::{Status, TaskClaim};
 use crate::platform::ticker::Ticker;
-use crate::platform::{clock, params, section};
+use crate::platform::section::{self, Section};
+use crate::platform::{clock, params};
+use crate::pr_err;
 use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kwasm_abi::list::{STATE_LOADING, STATE_RUNNING};
 use kwasm_abi::Error as AbiError;
 use kwasm_engine::{EngineKind, Settings};
 use wasmtime::{
-    AsContextMut, CallHook, Engine, Error, Memory, Module, ResourceLimiter, Result, Store, StoreLimits, StoreLimitsBuilder,
+    AsContextMut, Caller, Engine, Error, Memory, Module, ResourceLimiter, Result, Store, StoreLimits, StoreLimitsBuilder,
     UpdateDeadline,
 };
 
@@ -46,6 +55,10 @@ pub struct RunState {
     limits: Limits,
     /// What `kwasm ps` shows: the entry of the task running wasm now.
     status: &'static Status,
+    /// Native code runs in the wasm section (Pulley needs none).
+    native: bool,
+    /// The wasm section of the task running wasm now (native code only).
+    section: Section,
     /// Time limit of each stretch of running wasm.
     timeout_ns: Option<u64>,
     /// Monotonic time at which the current stretch times out.
@@ -181,6 +194,8 @@ pub fn new_store(
             growing: 0,
         },
         status,
+        native: settings.kind == EngineKind::Native,
+        section: Section::NONE,
         timeout_ns: params::tighter(limits.timeout_ns, params::max_timeout_ns()),
         deadline_ns: None,
         parking: Parking::new(status),
@@ -193,23 +208,14 @@ pub fn new_store(
         store.set_fuel(limits.fuel).map_err(|e| load_failed(format!("{e:?}")))?;
     }
     store.epoch_deadline_callback(|state| yield_point(state.data()));
-    if settings.kind == EngineKind::Native {
-        // Native code runs in the wasm section; host functions outside it.
-        store.call_hook(|_, hook| {
-            match hook {
-                CallHook::CallingWasm | CallHook::ReturningFromHost => section::enter(),
-                CallHook::ReturningFromWasm | CallHook::CallingHost => section::leave(),
-            }
-            Ok(())
-        });
-    }
     Ok(store)
 }
 
 /// Runs `f`, which enters wasm (instantiates or calls), as one stretch:
-/// accounted to `status`, under the time limit, with the epoch ticking.
-/// However wasm was left (a trap unwinds past the call hooks), the wasm
-/// section has ended when this returns.
+/// accounted to `status`, under the time limit, with the epoch ticking,
+/// native code in the wasm section. Every call into wasm is made through
+/// here. However wasm was left (a trap unwinds), the section has ended
+/// when this returns.
 pub fn enter<S: AsContextMut<Data = RunState>, R>(
     store: &mut S,
     status: &'static Status,
@@ -219,21 +225,57 @@ pub fn enter<S: AsContextMut<Data = RunState>, R>(
     let ticker = Ticker::start(cx.engine()).ok_or_else(|| load_failed("the epoch ticker has no free slot"))?;
     let state = cx.data_mut();
     state.status = status;
+    state.section = if state.native { Section::current() } else { Section::NONE };
     state.parking.status.set(status);
     state.parking.ticker_slot.set(Some(ticker.slot()));
     state.deadline_ns = state.timeout_ns.map(|t| clock::monotonic_ns().saturating_add(t));
+    let section = state.section;
     cx.set_epoch_deadline(1);
     status.state.store(STATE_RUNNING, Ordering::Relaxed);
+    section.enter();
     let result = f(store);
-    section::leave();
+    let mut cx = store.as_context_mut();
+    let state = cx.data_mut();
+    state.section.leave();
+    state.section = Section::NONE;
     store.as_context_mut().data().show_memory();
     store.as_context_mut().data_mut().parking.ticker_slot.set(None);
     drop(ticker);
     Ok(result)
 }
 
+/// Whether a host function may sleep (block, take a sleeping lock, call
+/// into a file system or the network stack).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Sleeps {
+    /// Never: it runs inside the wasm section, as the wasm calling it.
+    /// Allocation and rescheduling inside leave the section themselves.
+    Never,
+    /// It may: it runs outside the section.
+    Maybe,
+}
+
+/// Runs the host function `f` for `caller` inside the wasm section or
+/// outside it, as `sleeps` says (outside always on PREEMPT_RT, see
+/// [`section::quick_host_calls`]).
+pub fn host_call<R>(caller: &mut Caller<'_, RunState>, sleeps: Sleeps, f: impl FnOnce(&mut Caller<'_, RunState>) -> R) -> R {
+    if sleeps == Sleeps::Never && section::quick_host_calls() {
+        f(caller)
+    } else {
+        caller.data().section.suspended(|| f(caller))
+    }
+}
+
+/// A broken section invariant is reported once.
+static OUTSIDE_REPORTED: AtomicBool = AtomicBool::new(false);
+
 /// Runs at every epoch deadline (about once a millisecond of wasm execution).
 fn yield_point(state: &RunState) -> Result<UpdateDeadline> {
+    // Native code runs only inside its section; a call into wasm that
+    // bypassed `enter` would run with the task's user FPU registers live.
+    if state.native && !state.section.is_open() && !OUTSIDE_REPORTED.swap(true, Ordering::Relaxed) {
+        pr_err!("BUG: native wasm running outside the wasm section");
+    }
     if sched::signal_pending() || state.parking.cancelled.get() {
         state.parking.on_signal()?;
     }

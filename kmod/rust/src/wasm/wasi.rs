@@ -5,7 +5,7 @@
 //! adapter from Wasmtime's calling convention.
 
 use super::parking::{Parking, Stop};
-use super::store::{RunState, WasiContext as Context};
+use super::store::{host_call, RunState, Sleeps, WasiContext as Context};
 use crate::platform::file::{self, FileKind, FileRef, Stat, O_APPEND, O_NONBLOCK};
 use crate::platform::fs::{self, FsError};
 use crate::platform::net;
@@ -573,12 +573,14 @@ type C<'a> = Caller<'a, RunState>;
 
 /// Binds preview1 functions: each takes its wasm parameters, runs the
 /// `kwasm_wasi` function of the same name on the kernel host, and returns
-/// its errno.
+/// its errno; inside the wasm section or outside as `$sleeps` says.
 macro_rules! bind {
-    ($linker:ident, $( $name:ident ( $( $arg:ident : $ty:ty ),* ) ),* $(,)?) => {
+    ($linker:ident, $sleeps:expr; $( $name:ident ( $( $arg:ident : $ty:ty ),* ) ),* $(,)?) => {
         $(
             $linker.func_wrap(MODULE, stringify!($name), |mut c: C<'_>, $( $arg: $ty ),*| {
-                with_memory(&mut c, |host, m, cx| kwasm_wasi::$name(host, cx, m $(, $arg)*))
+                host_call(&mut c, $sleeps, |c| {
+                    with_memory(c, |host, m, cx| kwasm_wasi::$name(host, cx, m $(, $arg)*))
+                })
             })?;
         )*
     };
@@ -586,13 +588,22 @@ macro_rules! bind {
 
 /// Adds every function of `wasi_snapshot_preview1` to `l`.
 pub(super) fn add_to_linker(l: &mut Linker<RunState>) -> Result<()> {
-    bind!(l,
+    // Only the program's own state, the clocks and the CSPRNG (whose
+    // rescheduling between chunks leaves the section by itself).
+    bind!(l, Sleeps::Never;
         args_get(argv: u32, buf: u32),
         args_sizes_get(argc: u32, size: u32),
         environ_get(env: u32, buf: u32),
         environ_sizes_get(count: u32, size: u32),
         clock_res_get(id: u32, res: u32),
         clock_time_get(id: u32, precision: u64, time: u32),
+        fd_prestat_get(fd: u32, prestat: u32),
+        fd_prestat_dir_name(fd: u32, path: u32, len: u32),
+        random_get(buf: u32, len: u32),
+        sched_yield(),
+    );
+    // Files, sockets, waiting: the kernel may sleep in any of them.
+    bind!(l, Sleeps::Maybe;
         fd_advise(fd: u32, offset: u64, len: u64, advice: u32),
         fd_allocate(fd: u32, offset: u64, len: u64),
         fd_datasync(fd: u32),
@@ -603,8 +614,6 @@ pub(super) fn add_to_linker(l: &mut Linker<RunState>) -> Result<()> {
         fd_filestat_set_size(fd: u32, size: u64),
         fd_filestat_set_times(fd: u32, atim: u64, mtim: u64, flags: u32),
         fd_pread(fd: u32, iovs: u32, count: u32, offset: u64, n: u32),
-        fd_prestat_get(fd: u32, prestat: u32),
-        fd_prestat_dir_name(fd: u32, path: u32, len: u32),
         fd_pwrite(fd: u32, iovs: u32, count: u32, offset: u64, n: u32),
         fd_read(fd: u32, iovs: u32, count: u32, n: u32),
         fd_readdir(fd: u32, buf: u32, len: u32, cookie: u64, used: u32),
@@ -634,20 +643,20 @@ pub(super) fn add_to_linker(l: &mut Linker<RunState>) -> Result<()> {
         path_unlink_file(fd: u32, path: u32, len: u32),
         poll_oneoff(subs: u32, events: u32, count: u32, n: u32),
         proc_raise(sig: u32),
-        sched_yield(),
-        random_get(buf: u32, len: u32),
         sock_accept(fd: u32, flags: u32, new_fd: u32),
         sock_recv(fd: u32, iovs: u32, count: u32, flags: u32, n: u32, out_flags: u32),
         sock_send(fd: u32, iovs: u32, count: u32, flags: u32, n: u32),
         sock_shutdown(fd: u32, how: u32),
     );
     l.func_wrap(MODULE, "fd_close", |mut c: C<'_>, fd: u32| {
-        with_run(&mut c, |m, state| close_fd(state, m, fd).err().map_or(0, i32::from))
+        host_call(&mut c, Sleeps::Maybe, |c| {
+            with_run(c, |m, state| close_fd(state, m, fd).err().map_or(0, i32::from))
+        })
     })?;
     // The fd renumbered onto is closed and the other changes number: both
     // leave the pollers (registrations follow fd numbers).
     l.func_wrap(MODULE, "fd_renumber", |mut c: C<'_>, fd: u32, to: u32| {
-        with_run(&mut c, |m, state| {
+        host_call(&mut c, Sleeps::Maybe, |c| with_run(c, |m, state| {
             let mut host = KernelHost {
                 run_deadline_ns: None,
                 parking: None,
@@ -658,7 +667,7 @@ pub(super) fn add_to_linker(l: &mut Linker<RunState>) -> Result<()> {
                 state.net.forget(to);
             }
             i32::from(r)
-        })
+        }))
     })?;
     l.func_wrap(MODULE, "proc_exit", |_: C<'_>, code: u32| -> Result<()> {
         Err(Error::new(Stop::Exit(code as i32)))

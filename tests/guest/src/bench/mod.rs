@@ -2,7 +2,7 @@
 //! side by side in one boot, each driven by the same `kwasm-loadgen`.
 //!
 //! ```text
-//! kwasm-guest-tests --bench [--reps R] [--duration-ms D] [--warmup-ms W] [--conns 1,16,256] [--engine native|pulley]
+//! kwasm-guest-tests --bench [--parts hostcall,compute,net] [--calls N] [--profile true|false] [--reps R] [--duration-ms D] [--warmup-ms W] [--conns 1,16,256] [--engine native|pulley]
 //! kwasm-guest-tests --kref-serve echo|http ADDR:PORT
 //! ```
 //!
@@ -24,9 +24,18 @@
 //! ended on SIGTERM, the in-kernel reference stops with connections open
 //! (one blocked in send) and releases every socket, and its module unloads.
 //!
+//! The host-call microbenchmark (`hostcall.rs`) runs first, `--reps`
+//! times, each `--calls` calls of each kind; then the compute benchmark
+//! (`compute.rs`), `--reps` times. With `--profile true` the
+//! modules' symbols go to the console first (`KWASM-KSYM <addr> <type>
+//! <name> [<module>]`, from /proc/kallsyms) for the driver's profiler.
+//!
 //! `--kref-serve` is the in-kernel reference's process: it listens, then
 //! hands the socket to bench/kref's kwasm_bench_ref.ko, which serves in
 //! the kernel until a signal ends the process.
+
+mod compute;
+mod hostcall;
 
 use crate::serving::{run_limited, Server, STOP_FOR};
 use crate::{expect, mark_kernel_log};
@@ -168,6 +177,15 @@ fn wasm(p: Program) -> String {
 }
 
 struct Options {
+    /// The host-call microbenchmark.
+    hostcall: bool,
+    /// The compute benchmark.
+    compute: bool,
+    /// The network servers.
+    net: bool,
+    calls: u32,
+    /// Print the modules' symbols for the driver's profiler.
+    profile: bool,
     reps: u32,
     duration_ms: u64,
     warmup_ms: u64,
@@ -178,6 +196,11 @@ struct Options {
 impl Options {
     fn parse(args: &[String]) -> Result<Options, String> {
         let mut o = Options {
+            hostcall: true,
+            compute: true,
+            net: true,
+            calls: 1_000_000,
+            profile: false,
             reps: 3,
             duration_ms: 2000,
             warmup_ms: 500,
@@ -193,6 +216,17 @@ impl Options {
                     .map_err(|_| format!("{what}: not a number: {value}"))
             };
             match flag.as_str() {
+                "--parts" => {
+                    let parts: Vec<&str> = value.split(',').collect();
+                    if let Some(p) = parts.iter().find(|p| !["hostcall", "compute", "net"].contains(p)) {
+                        return Err(format!("--parts: unknown part {p} (hostcall, compute, net)"));
+                    }
+                    o.hostcall = parts.contains(&"hostcall");
+                    o.compute = parts.contains(&"compute");
+                    o.net = parts.contains(&"net");
+                }
+                "--calls" => o.calls = num("--calls")? as u32,
+                "--profile" => o.profile = value == "true",
                 "--reps" => o.reps = num("--reps")? as u32,
                 "--duration-ms" => o.duration_ms = num("--duration-ms")?,
                 "--warmup-ms" => o.warmup_ms = num("--warmup-ms")?,
@@ -279,6 +313,23 @@ fn cpu_times() -> Result<std::collections::HashMap<String, (u64, u64)>, String> 
         .collect())
 }
 
+/// Prints the text symbols of kwasm.ko and kwasm_bench_ref.ko as
+/// /proc/kallsyms has them, and where the kernel's text starts (its KASLR
+/// offset), for the driver to name profile samples.
+fn print_module_symbols() -> Result<(), String> {
+    let syms = std::fs::read_to_string("/proc/kallsyms").map_err(|e| e.to_string())?;
+    let mut n = 0;
+    let mut out = std::io::stdout().lock();
+    let wanted = |l: &&str| l.ends_with("[kwasm]") || l.ends_with("[kwasm_bench_ref]") || l.ends_with(" _text");
+    for l in syms.lines().filter(wanted) {
+        writeln!(out, "KWASM-KSYM {l}").map_err(|e| e.to_string())?;
+        n += 1;
+    }
+    expect(n > 0, || "no kwasm symbols in /proc/kallsyms".into())?;
+    let hidden = syms.lines().any(|l| l.ends_with("[kwasm]") && l.starts_with("0000000000000000"));
+    expect(!hidden, || "/proc/kallsyms hides addresses".into())
+}
+
 /// Loads a module unless it is loaded already.
 fn insmod(ko: &str, name: &str) -> Result<(), String> {
     let modules = std::fs::read_to_string("/proc/modules").map_err(|e| e.to_string())?;
@@ -353,6 +404,22 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut ok = print_test("bench-pin-driver", pin_self(LOADGEN_CPU));
     for (ko, name) in [(KWASM_KO, "kwasm"), (KREF_KO, "kwasm_bench_ref")] {
         ok &= print_test(&format!("bench-insmod-{name}"), insmod(ko, name));
+    }
+    if opts.profile {
+        ok &= print_test("bench-module-symbols", print_module_symbols());
+    }
+    if opts.hostcall {
+        for rep in 1..=opts.reps {
+            ok &= hostcall::measure(rep, opts.calls);
+        }
+    }
+    if opts.compute {
+        for rep in 1..=opts.reps {
+            ok &= compute::measure(rep);
+        }
+    }
+    if !opts.net {
+        return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
     let sockets_before = tcp_inuse();
     let mut stop_problems = Vec::new();
