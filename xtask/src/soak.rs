@@ -35,22 +35,6 @@ pub const STRESS_PLAN: &[&str] = &[
     "stress-soak-32",
 ];
 
-/// The kernel's own debugging switched on from its command line
-/// (`--hardened`): red zones, poisoning and owner tracking of every slab
-/// object, freed memory poisoned and checked, KFENCE on every allocation it
-/// can sample; and freed pages unmapped where the kernel has
-/// CONFIG_DEBUG_PAGEALLOC (Debian's 6.1 and 6.12 do not).
-///
-/// Every slab cache but ACPICA's own five: the AML interpreter allocates
-/// and frees its objects by the thousand, and with owner tracking (a stack
-/// trace per allocation) under the emulator each e1000's `_PRT` lookup at
-/// poweroff took 3 s of CPU time on non-preemptible 6.1 (0.15 s without
-/// debugging, 0.18 s with these caches left out), enough with the host busy
-/// for the 4 s soft-lockup detector to fire in `poweroff` (2 of 5 hardened
-/// 6.1 boots; docs/reliability.md). kwasm allocates nothing from them.
-const HARDENED: &str = "slub_debug=FZPU;-,Acpi-Namespace,Acpi-State,Acpi-Parse,Acpi-ParseExt,Acpi-Operand \
-                        init_on_free=1 page_poison=1 kfence.sample_interval=1";
-
 /// The record every boot is appended to (one line each, tab-separated).
 pub const RECORD: &str = "docs/reliability/boots.tsv";
 const RECORD_HEADER: &str = "# date\tcommit\tkernel\tplan\tvcpus\tcpu\toptions\tresult\tseconds\tdetail\n";
@@ -128,20 +112,6 @@ impl SoakOptions {
             o.join(",")
         }
     }
-}
-
-/// The kernel command line of a soak boot: the test boots' own, plus the
-/// hardened switches if asked for.
-fn cmdline(k: &Kernel, line: KernelLine, hardened: bool) -> String {
-    let mut c = test::test_cmdline(line).to_string();
-    if hardened {
-        c.push(' ');
-        c.push_str(HARDENED);
-        if k.config_enabled("DEBUG_PAGEALLOC") {
-            c.push_str(" debug_pagealloc=on");
-        }
-    }
-    c
 }
 
 /// Busy threads on every host core until dropped.
@@ -280,7 +250,7 @@ pub fn soak(paths: &Paths, opts: &SoakOptions) -> Result<i32> {
     let boot_opts = BootOptions {
         timeout: Some(opts.timeout()),
         echo: false,
-        append: Some(cmdline(&k, line, opts.hardened)),
+        append: Some(test::boot_cmdline(&k, line, opts.hardened)),
         cpu: opts.cpu.clone(),
         vcpus: opts.vcpus,
         single_thread: opts.single_thread,

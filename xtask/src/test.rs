@@ -153,6 +153,44 @@ pub fn test_cmdline(line: KernelLine) -> &'static str {
     }
 }
 
+/// The kernel's own debugging switched on from its command line
+/// (`--hardened`): red zones, poisoning and owner tracking of every slab
+/// object, freed memory poisoned and checked, KFENCE on every allocation it
+/// can sample; and freed pages unmapped where the kernel has
+/// CONFIG_DEBUG_PAGEALLOC (Debian's 6.1 and 6.12 do not).
+///
+/// Every slab cache but ACPICA's own five: the AML interpreter allocates
+/// and frees its objects by the thousand, and with owner tracking (a stack
+/// trace per allocation) under the emulator each e1000's `_PRT` lookup at
+/// poweroff took 3 s of CPU time on non-preemptible 6.1 (0.15 s without
+/// debugging, 0.18 s with these caches left out), enough with the host busy
+/// for the 4 s soft-lockup detector to fire in `poweroff` (2 of 5 hardened
+/// 6.1 boots; docs/reliability.md). kwasm allocates nothing from them.
+const HARDENED: &str = "slub_debug=FZPU;-,Acpi-Namespace,Acpi-State,Acpi-Parse,Acpi-ParseExt,Acpi-Operand \
+                        init_on_free=1 page_poison=1 kfence.sample_interval=1";
+
+/// The kernel command line of a test or soak boot: [`test_cmdline`], plus
+/// the hardened switches if asked for.
+pub fn boot_cmdline(k: &Kernel, line: KernelLine, hardened: bool) -> String {
+    let mut c = test_cmdline(line).to_string();
+    if hardened {
+        c.push(' ');
+        c.push_str(HARDENED);
+        if k.config_enabled("DEBUG_PAGEALLOC") {
+            c.push_str(" debug_pagealloc=on");
+        }
+    }
+    c
+}
+
+/// Whether the test boot of `line` runs hardened: 6.12's does (SLUB
+/// debugging catches a use-after-free or overflow of kwasm's own objects
+/// the moment it happens); it adds some 5 minutes to its boot, which the
+/// CI budget has room for once, not three times.
+pub fn tests_hardened(line: KernelLine) -> bool {
+    line == KernelLine::V6_12
+}
+
 fn guest_tests(paths: &Paths, line: KernelLine, opts: &TestOptions, results: &mut Results) {
     let prefix = line.name();
     let prepared = Kernel::installed(paths, line).and_then(|k| {
@@ -172,7 +210,7 @@ fn guest_tests(paths: &Paths, line: KernelLine, opts: &TestOptions, results: &mu
     let boot_opts = BootOptions {
         timeout: Some(opts.timeout),
         echo: opts.verbose,
-        append: Some(test_cmdline(line).to_string()),
+        append: Some(boot_cmdline(&k, line, tests_hardened(line))),
         ..Default::default()
     };
     let mut r = match guest::boot(paths, &k, &initramfs, "test", false, &boot_opts) {
