@@ -32,7 +32,7 @@ use crate::verdict::Outcome;
 use crate::{process, setup};
 
 /// The variants, in the order the report shows them; the guest's table
-/// (tests/guest/src/bench.rs) says how each is run.
+/// (tests/guest/src/bench/mod.rs) says how each is run.
 const VARIANTS: [&str; 4] = ["native", "kwasm", "wasmtime", "kref"];
 
 /// What each workload is measured by: (workload, title, loadgen field, unit, chart label).
@@ -76,7 +76,7 @@ const SERVER_CPU: u32 = 1;
 /// The guest's console line after which the profile starts: the modules'
 /// symbols are printed, the measurements come next.
 const PROFILE_FROM: &str = "KWASM-TEST bench-module-symbols";
-/// Where bench/kref's module goes in the guest (tests/guest/src/bench.rs).
+/// Where bench/kref's module goes in the guest (tests/guest/src/bench/mod.rs).
 const KREF_GUEST_PATH: &str = "share/kwasm/bench/kwasm_bench_ref.ko";
 /// `--icount`: QEMU counts guest time in instructions, 2^2 = 4 ns each,
 /// and skips idle time (`sleep=off`), so what the guest measures does not

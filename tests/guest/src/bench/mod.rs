@@ -1,5 +1,7 @@
-//! The guest half of `cargo xtask bench`: the same servers run four ways
-//! side by side in one boot, each driven by the same `kwasm-loadgen`.
+//! The guest half of `cargo xtask bench`: the host-call and compute
+//! benchmarks (hostcall.rs, compute.rs), then the network benchmark, in
+//! which the same servers run four ways side by side in one boot, each
+//! driven by the same `kwasm-loadgen`.
 //!
 //! ```text
 //! kwasm-guest-tests --bench [--parts hostcall,compute,net] [--calls N] [--profile true|false] [--reps R] [--duration-ms D] [--warmup-ms W] [--conns 1,16,256] [--engine native|pulley]
