@@ -59,8 +59,13 @@ void kwasm_rust_release(void **private_data);
 bool kwasm_rust_tick(void);
 void kwasm_rust_die(unsigned long sp, unsigned long task_stack_lo, unsigned long task_stack_hi);
 u64 kwasm_rust_memory_bytes(void);
+u64 kwasm_rust_guard_reserved_bytes(void);
 u64 kwasm_rust_stack_high_water(void);
 u64 kwasm_rust_stack_size(void);
+
+/* kwasm_guard_glue.c */
+void kwasm_guard_init(void);
+void kwasm_guard_exit(void);
 
 /* One-line wrappers, called from rust/src/platform/ffi.rs only. */
 void *kwasm_kvmalloc(size_t size);
@@ -480,6 +485,13 @@ static ssize_t memory_bytes_show(struct device *dev, struct device_attribute *at
 }
 static DEVICE_ATTR_RO(memory_bytes);
 
+/* .../guard_reserved_bytes: address space guarded linear memories reserve now. */
+static ssize_t guard_reserved_bytes_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", kwasm_rust_guard_reserved_bytes());
+}
+static DEVICE_ATTR_RO(guard_reserved_bytes);
+
 /* .../stack_high_water_bytes: the most of a private stack any run used. */
 static ssize_t stack_high_water_bytes_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
@@ -496,6 +508,7 @@ static DEVICE_ATTR_RO(stack_size_bytes);
 
 static struct attribute *kwasm_attrs[] = {
 	&dev_attr_memory_bytes.attr,
+	&dev_attr_guard_reserved_bytes.attr,
 	&dev_attr_stack_high_water_bytes.attr,
 	&dev_attr_stack_size_bytes.attr,
 	NULL,
@@ -523,9 +536,12 @@ static int __init kwasm_init(void)
 	hrtimer_init(&kwasm_tick_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 	kwasm_tick_timer.function = kwasm_tick;
 #endif
+	/* Before the device exists, so every run sees guard regions as they
+	 * will stay. */
+	kwasm_guard_init();
 	err = kwasm_rust_init(selftest);
 	if (err)
-		goto out_wq;
+		goto out_guard;
 	err = misc_register(&kwasm_device);
 	if (err)
 		goto out_rust;
@@ -533,7 +549,8 @@ static int __init kwasm_init(void)
 	return 0;
 out_rust:
 	kwasm_rust_exit();
-out_wq:
+out_guard:
+	kwasm_guard_exit();
 	destroy_workqueue(kwasm_put_wq);
 	return err;
 }
@@ -542,6 +559,8 @@ static void __exit kwasm_exit(void)
 {
 	unregister_die_notifier(&kwasm_die_nb);
 	misc_deregister(&kwasm_device);
+	/* No run is left to fault (open files pin the module). */
+	kwasm_guard_exit();
 	kwasm_rust_exit();
 	/* No run is left to register an engine (open files pin the module). */
 	hrtimer_cancel(&kwasm_tick_timer);

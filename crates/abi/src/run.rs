@@ -11,8 +11,13 @@ pub const ENGINE_PULLEY: u32 = 2;
 
 /// `EngineSpec::flags`: the image meters fuel; `Limits::fuel` is the budget.
 pub const ENGINE_FLAG_FUEL: u32 = 1 << 0;
+/// `EngineSpec::flags`: native code with explicit bounds checks on every
+/// linear-memory access (no guard region). Without it, native code relies
+/// on the module's guard regions and fault handling; Pulley images always
+/// check explicitly and never set it.
+pub const ENGINE_FLAG_EXPLICIT_BOUNDS: u32 = 1 << 1;
 /// Every flag this ABI defines; the module refuses others.
-pub const ENGINE_FLAGS_ALL: u32 = ENGINE_FLAG_FUEL;
+pub const ENGINE_FLAGS_ALL: u32 = ENGINE_FLAG_FUEL | ENGINE_FLAG_EXPLICIT_BOUNDS;
 
 /// Limits the module enforces on a request before reading its buffers.
 pub const MAX_IMAGE_LEN: u64 = 256 << 20;

@@ -35,6 +35,29 @@ impl EngineArg {
     }
 }
 
+/// How native code keeps memory accesses in bounds (`--bounds-checks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BoundsArg {
+    /// No checks in the code: each linear memory sits in a 4 GiB
+    /// reservation with a guard region, and an access outside it faults
+    /// into a trap (the default for native code)
+    Guard,
+    /// A check before every access, no reservation (Pulley always checks)
+    Explicit,
+}
+
+/// `settings` with the bounds mode `arg` asks for (none: the engine's
+/// default).
+pub fn with_bounds(settings: Settings, arg: Option<BoundsArg>) -> Result<Settings> {
+    match (arg, settings.kind) {
+        (Some(BoundsArg::Explicit), _) => Ok(settings.with_explicit_bounds()),
+        (Some(BoundsArg::Guard), EngineKind::Pulley) => {
+            anyhow::bail!("--bounds-checks guard needs the native engine: Pulley always checks bounds explicitly")
+        }
+        _ => Ok(settings),
+    }
+}
+
 /// The engine without `--engine` (see `compile::DEFAULT_ENGINE`).
 pub fn default_engine() -> EngineArg {
     match compile::DEFAULT_ENGINE {
@@ -82,6 +105,11 @@ pub struct RunArgs {
     /// instruction) and stop it when it runs out
     #[arg(long, value_name = "N")]
     pub fuel: Option<u64>,
+
+    /// How native code keeps memory accesses in bounds: guard regions
+    /// (the default) or explicit checks
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub bounds_checks: Option<BoundsArg>,
 
     /// Stop the program after this much wall-clock time: 500ms, 2s, 1m (a
     /// bare number is seconds)
@@ -150,6 +178,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let (module, program_args) = args.module_and_args.split_first().expect("clap requires the module");
     let kind = args.engine.unwrap_or_else(default_engine).kind();
     let settings = compile::settings_for(kind, args.fuel.is_some(), compile::host_cpu_features())?;
+    let settings = with_bounds(settings, args.bounds_checks)?;
 
     let wasm = compile::read_wasm(Path::new(module))?;
     let params = match &args.invoke {
@@ -244,6 +273,22 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         run: RunArgs,
+    }
+
+    #[test]
+    fn bounds_checks_pick_the_mode() {
+        use kwasm_engine::{Bounds, REQUIRED_CPU_FEATURES};
+        let native = Settings::native(false, REQUIRED_CPU_FEATURES);
+        assert_eq!(native.bounds, Bounds::Guard, "native code defaults to guard regions");
+        let args = parse(&["--bounds-checks", "explicit", "m.wasm"]);
+        let explicit = with_bounds(native, args.bounds_checks).unwrap();
+        assert_eq!(explicit.bounds, Bounds::Explicit);
+        assert_ne!(explicit.fingerprint(), native.fingerprint());
+        assert_eq!(with_bounds(native, None).unwrap(), native);
+        let pulley = Settings::pulley(false);
+        assert_eq!(with_bounds(pulley, Some(BoundsArg::Explicit)).unwrap(), pulley);
+        let e = with_bounds(pulley, Some(BoundsArg::Guard)).unwrap_err();
+        assert!(e.to_string().contains("Pulley always checks bounds explicitly"), "{e}");
     }
 
     fn parse(argv: &[&str]) -> RunArgs {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::compile;
 use crate::device::DeviceError;
 use crate::request::{Limits, Reply, StringList, Wasi};
-use crate::run::{default_engine, EngineArg};
+use crate::run::{default_engine, with_bounds, BoundsArg, EngineArg};
 use crate::session::{Session, SessionOptions};
 
 /// Run WebAssembly spec testsuite scripts (.wast) in the kernel
@@ -28,6 +28,9 @@ pub struct WastArgs {
     /// The engine that runs the modules
     #[arg(long, value_enum)]
     engine: Option<EngineArg>,
+    /// How native code keeps memory accesses in bounds (as `kwasm run`)
+    #[arg(long, value_enum, value_name = "MODE")]
+    bounds_checks: Option<BoundsArg>,
     /// Also print machine-readable rows: `tsv ENGINE SCRIPT KIND PASSED
     /// FAILED SKIPPED` per script and directive kind, `skip ENGINE SCRIPT
     /// COUNT REASON` per skip reason
@@ -42,6 +45,7 @@ pub struct WastArgs {
 pub fn wast(args: WastArgs) -> Result<i32> {
     let kind = args.engine.unwrap_or_else(default_engine).kind();
     let settings = compile::settings_for(kind, false, compile::host_cpu_features())?;
+    let settings = with_bounds(settings, args.bounds_checks)?;
     let config = settings.compiler_config().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let compiler = wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut total = Counts::default();
@@ -116,14 +120,20 @@ impl<'a> KernelTarget<'a> {
             limits: Limits::default(),
             spectest: true,
         };
-        match Session::open(&options)? {
-            Ok(session) => Ok(KernelTarget {
+        let mut target = match Session::open(&options)? {
+            Ok(session) => KernelTarget {
                 settings,
                 compiler,
                 session,
-            }),
+            },
             Err(reply) => anyhow::bail!("kwasm.ko cannot run {}: {}", settings.describe(), reply.message),
-        }
+        };
+        let memory = wat::parse_str(kwasm_engine::SPECTEST_MEMORY).map_err(|e| anyhow::anyhow!("{e}"))?;
+        target
+            .instantiate(&memory)
+            .and_then(|h| target.register(h, "spectest"))
+            .map_err(|e| anyhow::anyhow!("cannot define spectest.memory: {e:?}"))?;
+        Ok(target)
     }
 
     fn compile_image(&self, wasm: &[u8]) -> Result<Vec<u8>, Failure> {

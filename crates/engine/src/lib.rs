@@ -7,10 +7,14 @@
 //! the module checks before it touches an image.
 //!
 //! What is fixed for every kwasm engine, and why:
-//! * no signal-based traps, no memory reservation or guard pages, no
-//!   copy-on-write memory images: ring 0 cannot turn a page fault into a
-//!   trap, so Cranelift emits explicit bounds checks and linear memory is a
-//!   plain kernel allocation;
+//! * native code's linear memories, by default, sit in a 4 GiB reservation
+//!   followed by a 32 MiB guard region (Wasmtime's own defaults on 64-bit
+//!   hosts): Cranelift emits no bounds checks, and an access outside the
+//!   memory faults, which kwasm.ko turns into a wasm trap (signals-based
+//!   traps: division by zero and `unreachable` fault too). [`Bounds::Explicit`]
+//!   keeps the other way: explicit checks, no reservation, linear memory a
+//!   plain kernel allocation. Pulley always checks explicitly;
+//! * no copy-on-write memory images (nothing to map them from in ring 0);
 //! * epoch interruption: the module's timer bumps the epoch so long-running
 //!   code yields (rescheduling, signals, timeouts);
 //! * the wasm proposals both sides support, spelled out, so a default that
@@ -27,9 +31,9 @@ use alloc::format;
 use alloc::string::String;
 use core::fmt;
 pub use cpu::{CpuFeature, CpuFeatures, CPU_FEATURES, REQUIRED_CPU_FEATURES};
-use kwasm_abi::run::{ENGINE_FLAGS_ALL, ENGINE_FLAG_FUEL};
+use kwasm_abi::run::{ENGINE_FLAGS_ALL, ENGINE_FLAG_EXPLICIT_BOUNDS, ENGINE_FLAG_FUEL};
 use kwasm_abi::{EngineSpec, ENGINE_NATIVE, ENGINE_PULLEY};
-pub use spectest::define_spectest;
+pub use spectest::{define_spectest, SPECTEST_MEMORY};
 use wasmtime::{Collector, Config, Result, WasmFeatures};
 
 /// The Wasmtime release both sides are built with (pinned in Cargo.toml).
@@ -37,8 +41,32 @@ pub const WASMTIME_VERSION: &str = "50.0.1";
 
 /// Bump whenever [`Settings::config`] changes in a way that changes
 /// compiled code or what the runtime accepts. 2: externref (the GC heap);
-/// 3: images are sealed ([`image::seal`]).
-const CONFIG_REVISION: u32 = 3;
+/// 3: images are sealed ([`image::seal`]); 4: guard regions ([`Bounds`]).
+const CONFIG_REVISION: u32 = 4;
+
+/// A guarded linear memory's reservation: all of a 32-bit index space.
+pub const GUARD_RESERVATION: u64 = 1 << 32;
+/// The guard region after it: a static offset up to this needs no check.
+pub const GUARD_SIZE: u64 = 32 << 20;
+
+/// How native code keeps linear-memory accesses in bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bounds {
+    /// A reservation and guard region catch every out-of-bounds access in
+    /// hardware (a fault the module turns into a trap): no checks in code.
+    Guard,
+    /// A compare and branch before every access; no reservation.
+    Explicit,
+}
+
+impl Bounds {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Bounds::Guard => "guard",
+            Bounds::Explicit => "explicit",
+        }
+    }
+}
 
 /// Which engine runs the code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +117,8 @@ pub struct Settings {
     pub fuel: bool,
     /// CPU features native code may use; empty for Pulley.
     pub cpu: CpuFeatures,
+    /// Guard regions or explicit checks; always explicit for Pulley.
+    pub bounds: Bounds,
 }
 
 impl Settings {
@@ -97,14 +127,25 @@ impl Settings {
             kind: EngineKind::Pulley,
             fuel,
             cpu: CpuFeatures::NONE,
+            bounds: Bounds::Explicit,
         }
     }
 
+    /// Native code with guard regions (the default).
     pub fn native(fuel: bool, cpu: CpuFeatures) -> Settings {
         Settings {
             kind: EngineKind::Native,
             fuel,
             cpu,
+            bounds: Bounds::Guard,
+        }
+    }
+
+    /// These settings with explicit bounds checks (Pulley has them anyway).
+    pub fn with_explicit_bounds(self) -> Settings {
+        Settings {
+            bounds: Bounds::Explicit,
+            ..self
         }
     }
 
@@ -115,6 +156,9 @@ impl Settings {
             s.push_str(" +fuel");
         }
         if self.kind == EngineKind::Native {
+            if self.bounds == Bounds::Explicit {
+                s.push_str(" +explicit-bounds");
+            }
             s.push_str(" [");
             s.push_str(&self.cpu.names());
             s.push(']');
@@ -127,10 +171,11 @@ impl Settings {
     /// across builds and machines, unlike `core::hash`).
     pub fn fingerprint(&self) -> u64 {
         let text = format!(
-            "kwasm-engine/{CONFIG_REVISION}/wasmtime-{WASMTIME_VERSION}/{}/fuel={}/cpu={:#x}",
+            "kwasm-engine/{CONFIG_REVISION}/wasmtime-{WASMTIME_VERSION}/{}/fuel={}/cpu={:#x}/bounds={}",
             self.kind.target(),
             self.fuel,
-            self.cpu.bits()
+            self.cpu.bits(),
+            self.bounds.name()
         );
         fnv1a(text.as_bytes())
     }
@@ -140,7 +185,12 @@ impl Settings {
     pub fn spec(&self) -> EngineSpec {
         EngineSpec {
             engine: self.kind.abi(),
-            flags: if self.fuel { ENGINE_FLAG_FUEL } else { 0 },
+            flags: if self.fuel { ENGINE_FLAG_FUEL } else { 0 }
+                | if self.kind == EngineKind::Native && self.bounds == Bounds::Explicit {
+                    ENGINE_FLAG_EXPLICIT_BOUNDS
+                } else {
+                    0
+                },
             fingerprint: self.fingerprint(),
             cpu_features: self.cpu.bits(),
         }
@@ -150,10 +200,20 @@ impl Settings {
     fn common(&self) -> Result<Config> {
         let mut config = Config::new();
         config.target(self.kind.target())?;
+        match self.bounds {
+            // The GC heap (externref) follows these settings.
+            Bounds::Guard => config
+                .signals_based_traps(true)
+                .memory_reservation(GUARD_RESERVATION)
+                .memory_guard_size(GUARD_SIZE)
+                .guard_before_linear_memory(false)
+                .memory_may_move(false),
+            Bounds::Explicit => config
+                .signals_based_traps(false)
+                .memory_reservation(0)
+                .memory_guard_size(0),
+        };
         config
-            .signals_based_traps(false)
-            .memory_reservation(0)
-            .memory_guard_size(0)
             .memory_reservation_for_growth(0)
             .memory_init_cow(false)
             .epoch_interruption(true)
@@ -176,7 +236,7 @@ impl Settings {
             .wasm_features(WasmFeatures::REFERENCE_TYPES, true)
             // externref: GC types without the GC proposal itself, on the
             // deferred reference-counting collector. Its heap follows the
-            // memory settings above (no reservation, explicit checks).
+            // memory settings above.
             .wasm_features(WasmFeatures::GC_TYPES, true)
             .wasm_features(WasmFeatures::FUNCTION_REFERENCES, false)
             .wasm_features(WasmFeatures::EXCEPTIONS, false)
@@ -291,10 +351,19 @@ impl Settings {
         if kind == EngineKind::Pulley && !cpu.is_empty() {
             return Err(Refusal::PulleyWithCpuFeatures(cpu));
         }
+        let explicit = spec.flags & ENGINE_FLAG_EXPLICIT_BOUNDS != 0;
+        if kind == EngineKind::Pulley && explicit {
+            return Err(Refusal::UnknownFlags(ENGINE_FLAG_EXPLICIT_BOUNDS));
+        }
         let settings = Settings {
             kind,
             fuel: spec.flags & ENGINE_FLAG_FUEL != 0,
             cpu,
+            bounds: if kind == EngineKind::Pulley || explicit {
+                Bounds::Explicit
+            } else {
+                Bounds::Guard
+            },
         };
         if settings.fingerprint() != spec.fingerprint {
             return Err(Refusal::Fingerprint {
@@ -335,7 +404,8 @@ mod tests {
         let fuel = Settings::native(true, REQUIRED_CPU_FEATURES);
         let avx2 = Settings::native(false, REQUIRED_CPU_FEATURES.with(CpuFeatures::AVX2));
         let pulley = Settings::pulley(false);
-        let all = [base, fuel, avx2, pulley, Settings::pulley(true)];
+        let explicit = base.with_explicit_bounds();
+        let all = [base, fuel, avx2, pulley, Settings::pulley(true), explicit];
         for (i, a) in all.iter().enumerate() {
             assert_eq!(a.fingerprint(), a.fingerprint());
             for b in &all[i + 1..] {
@@ -375,6 +445,7 @@ mod tests {
             Settings::pulley(true),
             Settings::native(true, REQUIRED_CPU_FEATURES),
             Settings::native(false, cpu),
+            Settings::native(false, cpu).with_explicit_bounds(),
         ] {
             assert_eq!(Settings::accept(&s.spec(), cpu), Ok(s));
         }
@@ -397,10 +468,15 @@ mod tests {
         fuel_flag.flags = ENGINE_FLAG_FUEL;
         let mut unknown_flag = base.spec();
         unknown_flag.flags = 1 << 9;
+        let mut pulley_explicit = Settings::pulley(false).spec();
+        pulley_explicit.flags = ENGINE_FLAG_EXPLICIT_BOUNDS;
+        let mut guard_flagged_explicit = base.spec();
+        guard_flagged_explicit.flags = ENGINE_FLAG_EXPLICIT_BOUNDS;
         let have = REQUIRED_CPU_FEATURES;
         let refusals = [
             (EngineSpec::default(), Refusal::UnknownEngine(0)),
             (unknown_flag, Refusal::UnknownFlags(1 << 9)),
+            (pulley_explicit, Refusal::UnknownFlags(ENGINE_FLAG_EXPLICIT_BOUNDS)),
             (unknown_bits, Refusal::UnknownCpuFeatures(unknown_bits.cpu_features)),
             (pulley_cpu.spec(), Refusal::PulleyWithCpuFeatures(CpuFeatures::SSE3)),
             (
@@ -421,6 +497,13 @@ mod tests {
                     ours: Settings::native(true, REQUIRED_CPU_FEATURES),
                 },
             ),
+            (
+                guard_flagged_explicit,
+                Refusal::Fingerprint {
+                    image: base.fingerprint(),
+                    ours: base.with_explicit_bounds(),
+                },
+            ),
             (avx2.spec(), Refusal::CpuLacks(CpuFeatures::AVX2)),
         ];
         for (spec, want) in refusals {
@@ -436,6 +519,10 @@ mod tests {
     fn both_sides_build_a_config() {
         Settings::pulley(false).runtime_config(|_| None).unwrap();
         Settings::native(false, REQUIRED_CPU_FEATURES)
+            .runtime_config(|_| Some(true))
+            .unwrap();
+        Settings::native(false, REQUIRED_CPU_FEATURES)
+            .with_explicit_bounds()
             .runtime_config(|_| Some(true))
             .unwrap();
     }

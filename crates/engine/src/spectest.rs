@@ -2,18 +2,26 @@
 //! (defined by the reference interpreter): print functions, four globals,
 //! a table and a memory. kwasm.ko's sessions get it when they ask for it;
 //! the runner's host tests use the same definition.
+//!
+//! All but the memory are host objects ([`define_spectest`]). The memory is
+//! a module's ([`SPECTEST_MEMORY`]), which the runner instantiates and
+//! registers as `spectest`: Wasmtime makes a host memory (`Memory::new`)
+//! with its own allocator, which in the kernel (no virtual memory in
+//! Wasmtime's platform layer) cannot make a memory with a guard region,
+//! while a memory a module defines comes from kwasm's memory creator.
 
-use wasmtime::{
-    Global, GlobalType, Linker, Memory, MemoryType, Mutability, Ref, RefType, Result, Store, Table, TableType, Val,
-    ValType,
-};
+use wasmtime::{Global, GlobalType, Linker, Mutability, Ref, RefType, Result, Store, Table, TableType, Val, ValType};
+
+/// `spectest.memory`: instantiate this and register it as `spectest`.
+pub const SPECTEST_MEMORY: &str = r#"(module (memory (export "memory") 1 2))"#;
 
 /// `666.6` as f32 and f64 bit patterns (the kernel side is soft-float;
 /// the values are fixed by the testsuite).
 const F32_666_6: u32 = 0x4426_A666;
 const F64_666_6: u64 = 0x4084_D4CC_CCCC_CCCD;
 
-/// Defines `spectest` in `linker`, its globals, table and memory in `store`.
+/// Defines `spectest` in `linker`, its globals and table in `store` (the
+/// memory: [`SPECTEST_MEMORY`]).
 pub fn define_spectest<T: 'static>(linker: &mut Linker<T>, store: &mut Store<T>) -> Result<()> {
     const M: &str = "spectest";
     // The print functions only have to link and accept their arguments:
@@ -42,8 +50,6 @@ pub fn define_spectest<T: 'static>(linker: &mut Linker<T>, store: &mut Store<T>)
         Ref::Func(None),
     )?;
     linker.define(&mut *store, M, "table", table)?;
-    let memory = Memory::new(&mut *store, MemoryType::new(1, Some(2)))?;
-    linker.define(&mut *store, M, "memory", memory)?;
     Ok(())
 }
 

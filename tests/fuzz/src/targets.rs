@@ -347,7 +347,8 @@ fn string_list(rng: &mut Rng) {
 }
 
 /// Every engine kwasm can compile for: both kinds, with and without
-/// fuel, and for native any set of known features above the baseline.
+/// fuel, and for native any set of known features above the baseline, with
+/// guard regions or explicit bounds checks.
 fn random_settings(rng: &mut Rng) -> Settings {
     let fuel = rng.one_in(2);
     if rng.one_in(3) {
@@ -359,7 +360,12 @@ fn random_settings(rng: &mut Rng) -> Settings {
             cpu = cpu.with(CpuFeatures::from_bits(f.bit).unwrap());
         }
     }
-    Settings::native(fuel, cpu)
+    let native = Settings::native(fuel, cpu);
+    if rng.one_in(2) {
+        native.with_explicit_bounds()
+    } else {
+        native
+    }
 }
 
 fn random_cpu(rng: &mut Rng) -> CpuFeatures {

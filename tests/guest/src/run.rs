@@ -23,11 +23,15 @@ pub const TESTS: &[Test] = &[
     ("run-differential-native", || differential("native")),
     ("run-oob-pulley", || oob("pulley")),
     ("run-oob-native", || oob("native")),
+    ("run-oob-native-explicit", || oob("native-explicit")),
+    ("run-guard-regions", guard_regions),
     ("run-memory-limit-native", memory_limit),
     ("run-recursion-pulley", || recursion("pulley")),
     ("run-recursion-native", || recursion("native")),
+    ("run-recursion-native-explicit", || recursion("native-explicit")),
     ("run-traps-pulley", || traps("pulley")),
     ("run-traps-native", || traps("native")),
+    ("run-traps-native-explicit", || traps("native-explicit")),
     ("run-timeout-pulley", || timeout("pulley")),
     ("run-timeout-native", || timeout("native")),
     ("run-fuel-pulley", || fuel("pulley")),
@@ -52,10 +56,21 @@ pub const TESTS: &[Test] = &[
 /// Runs after every other test: the module unloads once nothing uses it.
 pub const LAST: &[Test] = &[("run-unload-module", unload_module)];
 
-/// `kwasm run --engine E ARGS...`
+/// `kwasm run` options for an engine configuration: `native` (guard
+/// regions, the default), `native-explicit` (native code with explicit
+/// bounds checks) or `pulley`.
+fn engine_args(engine: &str) -> Vec<&str> {
+    match engine {
+        "native-explicit" => vec!["--engine", "native", "--bounds-checks", "explicit"],
+        _ => vec!["--engine", engine],
+    }
+}
+
+/// `kwasm run ENGINE-OPTIONS ARGS...`
 pub fn kwasm(engine: &str, args: &[&str]) -> Result<Output, String> {
     Command::new("kwasm")
-        .args(["run", "--engine", engine])
+        .arg("run")
+        .args(engine_args(engine))
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -113,14 +128,9 @@ fn unload_module() -> Result<(), String> {
 /// (an endless loop) and gives it time to compile and enter the kernel.
 fn spawn_loop(engine: &str, export: &str) -> Result<Child, String> {
     let child = Command::new("kwasm")
-        .args([
-            "run",
-            "--engine",
-            engine,
-            "--invoke",
-            export,
-            &format!("{WAT}/loop.wat"),
-        ])
+        .arg("run")
+        .args(engine_args(engine))
+        .args(["--invoke", export, &format!("{WAT}/loop.wat")])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -359,7 +369,55 @@ fn oob(engine: &str) -> Result<(), String> {
     })?;
     expect(returns(engine, "oob-load.wat", "grow", &["2"])? == "-1", || {
         "grow past the maximum".into()
-    })
+    })?;
+    // Grown pages are zeroed and usable at once; past them still traps.
+    expect(returns(engine, "oob-load.wat", "grow_store_load", &["65536"])? == "0\n42", || {
+        "the first byte of a grown page".into()
+    })?;
+    expect(returns(engine, "oob-load.wat", "grow_store_load", &["131068"])? == "0\n42", || {
+        "the last word of a grown page".into()
+    })?;
+    fails_with(
+        &invoke(engine, "oob-load.wat", &[], "grow_store_load", &["131069"])?,
+        "out of bounds memory access",
+    )
+}
+
+const GUARD_RESERVED: &str = "/sys/class/misc/kwasm/guard_reserved_bytes";
+
+fn guard_reserved() -> Result<u64, String> {
+    let text = std::fs::read_to_string(GUARD_RESERVED).map_err(|e| format!("{GUARD_RESERVED}: {e}"))?;
+    text.trim().parse().map_err(|e| format!("{GUARD_RESERVED}: {text:?}: {e}"))
+}
+
+/// Native code runs without bounds checks by default: its memory is a
+/// 4 GiB reservation plus a guard region while it runs, and all of it is
+/// given back when it ends. `--bounds-checks explicit` reserves nothing,
+/// and `kwasm run -v` says which mode runs.
+fn guard_regions() -> Result<(), String> {
+    expect(guard_reserved()? == 0, || "address space reserved before any run".into())?;
+    for (engine, guarded) in [("native", true), ("native-explicit", false), ("pulley", false)] {
+        let mut child = spawn_loop(engine, "spin")?;
+        let during = guard_reserved();
+        let _ = child.kill();
+        let _ = child.wait();
+        let during = during?;
+        expect((during >= 1 << 32) == guarded, || {
+            format!("{engine}: {during} bytes of address space reserved while it runs")
+        })?;
+        let described = kwasm(engine, &["-v", "--invoke", "size", &format!("{WAT}/oob-load.wat")])?;
+        let explicit = text(&described).1.contains("+explicit-bounds");
+        expect(described.status.success() && explicit == (engine == "native-explicit"), || {
+            format!("{engine}: kwasm run -v: {}", describe(&described))
+        })?;
+    }
+    expect(guard_reserved()? == 0, || "address space still reserved after the runs".into())?;
+    let out = Command::new("kwasm")
+        .args(["run", "--engine", "pulley", "--bounds-checks", "guard", "--invoke", "size"])
+        .arg(format!("{WAT}/oob-load.wat"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    fails_with(&out, "Pulley always checks bounds explicitly")
 }
 
 /// `--max-memory` caps growth below the module's own maximum.

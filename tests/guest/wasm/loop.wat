@@ -1,6 +1,9 @@
 ;; Long-running code must not lock up the CPU: epoch yield points let the
 ;; kernel reschedule, deliver signals and enforce --timeout / --fuel.
 (module
+  ;; A page of memory, so that a spinning program holds a linear memory
+  ;; (run-guard-regions looks at its reservation).
+  (memory 1)
   (func $nothing)
 
   ;; An infinite loop with no calls: only the loop header's epoch check

@@ -25,4 +25,12 @@
     (memory.grow (local.get $pages)))
   (func (export "size") (result i32)
     (memory.size))
+
+  ;; Grows by one page, stores 42 at $addr and returns what was there
+  ;; before and what is there now.
+  (func (export "grow_store_load") (param $addr i32) (result i32 i32)
+    (drop (memory.grow (i32.const 1)))
+    (i32.load (local.get $addr))
+    (i32.store (local.get $addr) (i32.const 42))
+    (i32.load (local.get $addr)))
 )

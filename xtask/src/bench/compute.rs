@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use super::{cell, ratio_cell, Stats};
 
 /// The variants, in the guest's order.
-const VARIANTS: [&str; 4] = ["native", "wasmtime", "kwasm", "kwasm-pulley"];
-/// kwasm's native code over Wasmtime's in user space, time per round: the
-/// issue's target (with guard pages; explicit bounds checks until then).
+const VARIANTS: [&str; 5] = ["native", "wasmtime", "kwasm", "kwasm-explicit", "kwasm-pulley"];
+/// kwasm's native code (guard regions) over Wasmtime's in user space,
+/// time per round: #14's target.
 const TARGET: f64 = 0.97;
 
 /// One run: `KWASM-COMPUTE <rep> <variant> <program> <rounds> ok
@@ -102,10 +102,11 @@ pub fn markdown(runs: &[Run]) -> String {
          `examples/compute` (sha2, miniz_oxide, serde_json, regex, a float matrix product), the same \
          source built natively (musl), run under Wasmtime in user space (`kwasm-reference`: \
          Wasmtime's defaults, so guard pages and no bounds checks), and in the kernel by kwasm \
-         (native code with explicit bounds checks; Pulley, a tenth of the rounds). Each program times \
+         (`kwasm`: native code with guard regions, the default; `kwasm-explicit`: native code with \
+         explicit bounds checks; Pulley, a tenth of the rounds). Each program times \
          its own rounds; all variants printed the same checksum unless *Failed measurements* says \
-         otherwise.\n\n| program | {} | kwasm/wasmtime | kwasm/native | target: kwasm ≥ {TARGET}× wasmtime |\n\
-         |---|{}---:|---:|---:|\n",
+         otherwise.\n\n| program | {} | kwasm/wasmtime | kwasm-explicit/wasmtime | kwasm/native | target: kwasm ≥ {TARGET}× wasmtime |\n\
+         |---|{}---:|---:|---:|---:|\n",
         VARIANTS.join(" | "),
         "---:|".repeat(VARIANTS.len())
     );
@@ -122,9 +123,10 @@ pub fn markdown(runs: &[Run]) -> String {
         };
         let _ = writeln!(
             md,
-            "| {p} | {} | {} | {} | {verdict} |",
+            "| {p} | {} | {} | {} | {} | {verdict} |",
             cells.join(" | "),
             ratio_cell(vs_wasmtime),
+            ratio_cell(speed(p, "kwasm-explicit", "wasmtime")),
             ratio_cell(speed(p, "kwasm", "native"))
         );
     }
@@ -175,9 +177,17 @@ mod tests {
             rounds: 10,
             result: Ok((checksum.into(), ns)),
         };
-        let runs = [run("native", "aa", 10_000_000), run("wasmtime", "aa", 20_000_000), run("kwasm", "aa", 25_000_000)];
+        let runs = [
+            run("native", "aa", 10_000_000),
+            run("wasmtime", "aa", 20_000_000),
+            run("kwasm", "aa", 25_000_000),
+            run("kwasm-explicit", "aa", 40_000_000),
+        ];
         let md = markdown(&runs);
-        assert!(md.contains("| json | 1.00 (1.00–1.00) | 2.00 (2.00–2.00) | 2.50 (2.50–2.50) | — | 0.80 | 0.40 | **missed** |"), "{md}");
+        assert!(
+            md.contains("| json | 1.00 (1.00–1.00) | 2.00 (2.00–2.00) | 2.50 (2.50–2.50) | 4.00 (4.00–4.00) | — | 0.80 | 0.50 | 0.40 | **missed** |"),
+            "{md}"
+        );
         assert!(disagreements(&runs).is_empty());
         let odd = [run("native", "aa", 1), run("kwasm-pulley", "bb", 1)];
         assert_eq!(disagreements(&odd), vec!["json: native aa, kwasm-pulley bb".to_string()]);

@@ -34,6 +34,10 @@ impl PulleyTarget {
         store.set_epoch_deadline(u64::MAX);
         let mut linker = Linker::new(engine);
         kwasm_engine::define_spectest(&mut linker, &mut store).expect("the spectest module");
+        // Host Wasmtime can make the memory itself (kwasm_engine::SPECTEST_MEMORY
+        // is for the kernel, which cannot).
+        let memory = wasmtime::Memory::new(&mut store, wasmtime::MemoryType::new(1, Some(2))).expect("spectest.memory");
+        linker.define(&mut store, "spectest", "memory", memory).expect("spectest.memory");
         PulleyTarget {
             store,
             linker,

@@ -209,6 +209,16 @@ extern "C" {
     pub fn kwasm_read_s_cet() -> u64;
     pub fn kwasm_write_s_cet(val: u64);
 
+    // kwasm_guard_glue.c.
+    pub fn kwasm_guard_available() -> bool;
+    pub fn kwasm_guard_reserve(size: c_ulong, base: *mut *mut c_void) -> *mut c_void;
+    pub fn kwasm_guard_release(area: *mut c_void);
+    pub fn kwasm_guard_map(addr: c_ulong, pages: *mut *mut c_void, count: c_ulong) -> c_int;
+    pub fn kwasm_guard_unmap(addr: c_ulong, count: c_ulong) -> c_int;
+    pub fn kwasm_guard_page_alloc() -> *mut c_void;
+    pub fn kwasm_guard_page_free(page: *mut c_void);
+    pub fn kwasm_vmalloc_size() -> c_ulong;
+
     // kwasm_fiber.S.
     pub fn kwasm_fiber_switch(save_sp: *mut usize, load_sp: *const usize, message: usize) -> usize;
 }

@@ -12,18 +12,23 @@
 //! is freed; it keeps the `mm_struct` (not its mappings) so the counter is
 //! balanced before the kernel checks it when the process is gone.
 //!
-//! Linear memory itself ([`KernelMemoryCreator`]) is zeroed vmalloc memory
+//! Linear memory itself ([`KernelMemoryCreator`]) is zeroed kernel memory
 //! that is refused rather than taken from a machine that cannot spare it:
 //! `memory.grow` returns -1 to the program that asked, on either engine,
 //! inside a memory cgroup or not, when the growth would leave less than
 //! [`reserve`] of the machine's memory available, and when reclaim cannot
-//! find the pages (`__GFP_RETRY_MAYFAIL`: no OOM killer).
+//! find the pages (`__GFP_RETRY_MAYFAIL`: no OOM killer). It comes in two
+//! kinds: [`GuardedLinearMemory`] (pages mapped into a reservation with a
+//! guard region, for native code without bounds checks: `guard`) and
+//! [`KernelLinearMemory`] (one vmalloc block, for explicit bounds checks).
 
+use super::guard::{self, Reservation};
 use super::pte::PAGE_SIZE;
 use super::{ffi, sched, section};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +38,8 @@ use wasmtime::{format_err, LinearMemory, MemoryCreator, MemoryType, Result};
 const MAX_LINEAR_MEMORY: usize = 1 << 32;
 /// Bytes copied between chances to reschedule when a memory moves.
 const COPY_CHUNK: usize = 16 << 20;
+/// Pages a guarded memory maps at a time (then lets others run).
+const MAP_BATCH: usize = 512;
 /// The least memory growth leaves available, and the share of RAM it is
 /// at least (see [`reserve`]).
 const MIN_RESERVE: usize = 32 << 20;
@@ -196,8 +203,11 @@ impl KernelMemoryCreator {
     }
 }
 
-// SAFETY: every memory is zero-filled, at least `minimum` bytes, never
-// reserves or guards (refused below), and is owned by its Wasmtime memory.
+// SAFETY: every memory is zero-filled and at least `minimum` bytes, owned
+// by its Wasmtime memory. With a reservation, the memory never moves and
+// everything from its base to reservation + guard is ours: mapped pages
+// up to the memory's size, unmapped (faulting) address space after them.
+// Without one, there is no guard region either (refused below).
 unsafe impl MemoryCreator for KernelMemoryCreator {
     fn new_memory(
         &self,
@@ -207,24 +217,175 @@ unsafe impl MemoryCreator for KernelMemoryCreator {
         reserved_size_in_bytes: Option<usize>,
         guard_size_in_bytes: usize,
     ) -> Result<Box<dyn LinearMemory>, String> {
-        if reserved_size_in_bytes.unwrap_or(0) != 0 || guard_size_in_bytes != 0 {
-            return Err("kwasm's linear memories have no reservation or guard pages".into());
-        }
-        let maximum = [maximum, self.cap]
+        let reservation = reserved_size_in_bytes.unwrap_or(0);
+        let maximum = [maximum, self.cap, (reservation != 0).then_some(reservation)]
             .into_iter()
             .flatten()
-            .fold(MAX_LINEAR_MEMORY, usize::min)
-            .max(minimum);
-        let mut memory = KernelLinearMemory {
+            .fold(MAX_LINEAR_MEMORY, usize::min);
+        if minimum > maximum {
+            return Err(alloc::format!("a linear memory of {minimum} bytes is over its limit of {maximum}"));
+        }
+        if reservation != 0 {
+            let memory = GuardedLinearMemory::new(reservation, guard_size_in_bytes, self.account.clone(), maximum)?;
+            return finish(memory, minimum);
+        }
+        if guard_size_in_bytes != 0 {
+            return Err("a guard region needs a reservation".into());
+        }
+        let memory = KernelLinearMemory {
             block: None,
             size: 0,
             maximum,
             account: self.account.clone(),
         };
-        memory
-            .grow_to(minimum)
-            .map_err(|_| alloc::format!("cannot allocate {minimum} bytes of linear memory"))?;
-        Ok(Box::new(memory))
+        finish(memory, minimum)
+    }
+}
+
+/// `memory` grown to its first `minimum` bytes.
+fn finish(mut memory: impl LinearMemory + 'static, minimum: usize) -> Result<Box<dyn LinearMemory>, String> {
+    memory
+        .grow_to(minimum)
+        .map_err(|_| alloc::format!("cannot allocate {minimum} bytes of linear memory"))?;
+    Ok(Box::new(memory))
+}
+
+/// A linear memory at a fixed address: a reservation of address space
+/// (its largest size plus the guard region), with zeroed pages mapped at
+/// its start as it grows. It never moves, and nothing is copied.
+pub struct GuardedLinearMemory {
+    reservation: Reservation,
+    /// The pages mapped, in order from the base.
+    pages: Vec<*mut c_void>,
+    size: usize,
+    capacity: usize,
+    maximum: usize,
+    account: Arc<MemoryAccount>,
+}
+
+// SAFETY: the reservation and pages are owned by this memory, which
+// Wasmtime uses from one thread at a time.
+unsafe impl Send for GuardedLinearMemory {}
+// SAFETY: as Send; shared references only read sizes and the base.
+unsafe impl Sync for GuardedLinearMemory {}
+
+impl GuardedLinearMemory {
+    fn new(
+        reservation: usize,
+        guard: usize,
+        account: Arc<MemoryAccount>,
+        maximum: usize,
+    ) -> Result<GuardedLinearMemory, String> {
+        let len = pages(reservation.saturating_add(guard)) * PAGE_SIZE;
+        let reservation = section::suspended(|| Reservation::new(len))
+            .map_err(|why| alloc::format!("cannot reserve a guarded linear memory: {why}"))?;
+        Ok(GuardedLinearMemory {
+            reservation,
+            pages: Vec::new(),
+            size: 0,
+            capacity: pages(maximum.min(len)) * PAGE_SIZE,
+            maximum,
+            account,
+        })
+    }
+
+    fn mapped(&self) -> usize {
+        self.pages.len() * PAGE_SIZE
+    }
+
+    /// Maps zeroed pages until `len` bytes are mapped (a batch at a time,
+    /// letting others run between batches); false, with nothing more
+    /// mapped than before, if the machine cannot spare them. (A page
+    /// mapped past the memory's size would let wasm reach it: every byte
+    /// past the size must fault.)
+    fn map_to(&mut self, len: usize) -> bool {
+        let before = self.pages.len();
+        if !can_spare(len - self.mapped()) || self.pages.try_reserve(len / PAGE_SIZE - before).is_err() {
+            return false;
+        }
+        let mut batch: Vec<*mut c_void> = Vec::with_capacity(MAP_BATCH);
+        while self.mapped() < len {
+            let n = ((len - self.mapped()) / PAGE_SIZE).min(MAP_BATCH);
+            batch.clear();
+            while batch.len() < n {
+                let page = guard::page_alloc();
+                if page.is_null() {
+                    break;
+                }
+                batch.push(page);
+            }
+            if batch.len() < n || !can_spare(0) || self.reservation.map(self.mapped(), &batch).is_err() {
+                // The batch's own pages may be partly mapped: unmapped with
+                // the rest below, but freed here.
+                self.reservation.unmap(self.mapped(), batch.len());
+                batch.drain(..).for_each(guard::page_free);
+                self.unmap_from(before);
+                return false;
+            }
+            self.account.charge(n * PAGE_SIZE);
+            self.pages.extend_from_slice(&batch);
+            sched::cond_resched();
+        }
+        true
+    }
+
+    /// Unmaps and frees every page from the `first`th on.
+    fn unmap_from(&mut self, first: usize) {
+        let count = self.pages.len() - first;
+        if count == 0 {
+            return;
+        }
+        self.reservation.unmap(first * PAGE_SIZE, count);
+        self.pages.drain(first..).for_each(guard::page_free);
+        self.account.uncharge(count * PAGE_SIZE);
+    }
+}
+
+impl Drop for GuardedLinearMemory {
+    fn drop(&mut self) {
+        let mapped = self.mapped();
+        let pages = core::mem::take(&mut self.pages);
+        let reservation = core::mem::replace(&mut self.reservation, Reservation::EMPTY);
+        section::suspended(|| {
+            // Unmapped first, then freed (as vfree does).
+            drop(reservation);
+            for (i, page) in pages.into_iter().enumerate() {
+                guard::page_free(page);
+                if i % MAP_BATCH == MAP_BATCH - 1 {
+                    sched::cond_resched();
+                }
+            }
+        });
+        self.account.uncharge(mapped);
+    }
+}
+
+// SAFETY: as_ptr is the reservation's base, which never moves; the first
+// byte_size() bytes are mapped zeroed pages owned by this memory, and
+// everything after them up to the end of the reservation faults.
+unsafe impl LinearMemory for GuardedLinearMemory {
+    fn byte_size(&self) -> usize {
+        self.size
+    }
+
+    fn byte_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn grow_to(&mut self, new_size: usize) -> Result<()> {
+        if new_size > self.maximum {
+            return Err(format_err!("linear memory cannot grow beyond {} bytes", self.maximum));
+        }
+        let want = pages(new_size) * PAGE_SIZE;
+        if want > self.mapped() && !section::suspended(|| self.map_to(want)) {
+            return Err(format_err!("no kernel memory for {new_size} bytes of linear memory"));
+        }
+        self.size = self.size.max(new_size);
+        Ok(())
+    }
+
+    fn as_ptr(&self) -> *mut u8 {
+        self.reservation.base()
     }
 }
 

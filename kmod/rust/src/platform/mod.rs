@@ -7,7 +7,8 @@
 //! files and paths beneath its preopens (`fs`), sockets (`net`) and
 //! wait-queue readiness (`waiter`), clocks and randomness, scheduling and
 //! signals, a private stack, an epoch timer, CPU features, page protection
-//! (`pte`: W^X code memory, stack guard pages),
+//! (`pte`: W^X code memory, stack guard pages), guard regions for linear
+//! memories and the faults in them (`guard`),
 //! the wasm section (FPU, IBT), and the hooks Wasmtime's `no_std` build
 //! asks its embedder for (`task`: thread-local slots, `sync`: locks).
 
@@ -23,6 +24,7 @@ pub mod cred;
 mod ffi;
 pub mod file;
 pub mod fs;
+pub mod guard;
 pub mod memory;
 pub mod net;
 mod panic;

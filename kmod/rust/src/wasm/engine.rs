@@ -3,11 +3,11 @@
 
 use super::report::{instantiate_failed, load_failed, Report};
 use crate::platform::memory::{KernelMemoryCreator, MemoryAccount};
-use crate::platform::{codemem::KernelCodeMemory, cpu};
+use crate::platform::{codemem::KernelCodeMemory, cpu, guard};
 use alloc::format;
 use alloc::sync::Arc;
 use kwasm_abi::EngineSpec;
-use kwasm_engine::{EngineKind, Settings};
+use kwasm_engine::{Bounds, EngineKind, Settings};
 use wasmtime::{Config, Engine, Module, Result};
 
 /// Most stack wasm frames may use (Pulley keeps them on a heap stack of
@@ -19,7 +19,13 @@ const MAX_WASM_STACK: usize = 512 * 1024;
 /// this CPU (the rules live in `kwasm_engine`, where the host fuzzer
 /// exercises them).
 fn settings(spec: &EngineSpec) -> Result<Settings, Report> {
-    Settings::accept(spec, cpu::features()).map_err(|why| load_failed(format!("{why}")))
+    let settings = Settings::accept(spec, cpu::features()).map_err(|why| load_failed(format!("{why}")))?;
+    if settings.bounds == Bounds::Guard && !guard::available() {
+        return Err(load_failed(
+            "this kernel does not let kwasm.ko catch native code's faults, so it cannot run code without bounds checks (the kernel log says why at module load): use --bounds-checks explicit",
+        ));
+    }
+    Ok(settings)
 }
 
 /// The runtime configuration for `settings`: the shared one, plus what only

@@ -1,8 +1,8 @@
 //! The compute benchmark of `--bench`: CPU-bound programs from well-known
-//! crates (`examples/compute`), the same source run four ways: built
+//! crates (`examples/compute`), the same source run five ways: built
 //! natively, under Wasmtime in user space (its defaults: guard pages, no
-//! bounds checks), and in the kernel by kwasm with native code and with
-//! Pulley. Each program times its own rounds; one line per run goes to the
+//! bounds checks), and in the kernel by kwasm with native code (guard
+//! regions, and explicit bounds checks) and with Pulley. Each program times its own rounds; one line per run goes to the
 //! console for the driver:
 //!
 //! ```text
@@ -25,7 +25,7 @@ const NATIVE: &str = "/bin/compute";
 const PROGRAMS: [(&str, u32); 5] = [("sha256", 100), ("deflate", 5), ("json", 20), ("regex", 150), ("matmul", 300)];
 
 /// The variants, in the order the report shows them.
-pub const VARIANTS: [&str; 4] = ["native", "wasmtime", "kwasm", "kwasm-pulley"];
+pub const VARIANTS: [&str; 5] = ["native", "wasmtime", "kwasm", "kwasm-explicit", "kwasm-pulley"];
 
 fn argv(variant: &str, program: &str, rounds: u32) -> Vec<String> {
     let rounds = rounds.to_string();
@@ -33,6 +33,17 @@ fn argv(variant: &str, program: &str, rounds: u32) -> Vec<String> {
         "native" => vec![NATIVE, program, &rounds],
         "wasmtime" => vec!["kwasm-reference", WASM, program, &rounds],
         "kwasm" => vec!["kwasm", "run", "--engine", "native", WASM, program, &rounds],
+        "kwasm-explicit" => vec![
+            "kwasm",
+            "run",
+            "--engine",
+            "native",
+            "--bounds-checks",
+            "explicit",
+            WASM,
+            program,
+            &rounds,
+        ],
         _ => vec!["kwasm", "run", "--engine", "pulley", WASM, program, &rounds],
     };
     v.into_iter().map(String::from).collect()
