@@ -258,7 +258,7 @@ pub struct GuardedLinearMemory {
     /// The pages mapped, in order from the base.
     pages: Vec<*mut c_void>,
     size: usize,
-    capacity: usize,
+    /// At most the reservation (see `new_memory`).
     maximum: usize,
     account: Arc<MemoryAccount>,
 }
@@ -283,7 +283,6 @@ impl GuardedLinearMemory {
             reservation,
             pages: Vec::new(),
             size: 0,
-            capacity: pages(maximum.min(len)) * PAGE_SIZE,
             maximum,
             account,
         })
@@ -300,44 +299,54 @@ impl GuardedLinearMemory {
     /// past the size must fault.)
     fn map_to(&mut self, len: usize) -> bool {
         let before = self.pages.len();
+        // Reserved up front: the pushes below never allocate.
         if !can_spare(len - self.mapped()) || self.pages.try_reserve(len / PAGE_SIZE - before).is_err() {
             return false;
         }
-        let mut batch: Vec<*mut c_void> = Vec::with_capacity(MAP_BATCH);
-        while self.mapped() < len {
-            let n = ((len - self.mapped()) / PAGE_SIZE).min(MAP_BATCH);
-            batch.clear();
-            while batch.len() < n {
+        while self.pages.len() < len / PAGE_SIZE {
+            // A batch joins `pages` (and the account) before it is mapped,
+            // so a failure anywhere is undone by one unmap_from.
+            let first = self.pages.len();
+            let n = (len / PAGE_SIZE - first).min(MAP_BATCH);
+            let mut complete = true;
+            for _ in 0..n {
                 let page = guard::page_alloc();
                 if page.is_null() {
+                    complete = false;
                     break;
                 }
-                batch.push(page);
+                self.pages.push(page);
             }
-            if batch.len() < n || !can_spare(0) || self.reservation.map(self.mapped(), &batch).is_err() {
-                // The batch's own pages may be partly mapped: unmapped with
-                // the rest below, but freed here.
-                self.reservation.unmap(self.mapped(), batch.len());
-                batch.drain(..).for_each(guard::page_free);
+            self.account.charge((self.pages.len() - first) * PAGE_SIZE);
+            if !complete || !can_spare(0) || self.reservation.map(first * PAGE_SIZE, &self.pages[first..]).is_err() {
                 self.unmap_from(before);
                 return false;
             }
-            self.account.charge(n * PAGE_SIZE);
-            self.pages.extend_from_slice(&batch);
             sched::cond_resched();
         }
         true
     }
 
-    /// Unmaps and frees every page from the `first`th on.
+    /// Unmaps and frees every page from the `first`th on (including any
+    /// that were never mapped).
     fn unmap_from(&mut self, first: usize) {
         let count = self.pages.len() - first;
         if count == 0 {
             return;
         }
         self.reservation.unmap(first * PAGE_SIZE, count);
-        self.pages.drain(first..).for_each(guard::page_free);
+        free_pages(self.pages.drain(first..));
         self.account.uncharge(count * PAGE_SIZE);
+    }
+}
+
+/// Frees pages nothing maps any more, letting others run between batches.
+fn free_pages(pages: impl Iterator<Item = *mut c_void>) {
+    for (i, page) in pages.enumerate() {
+        guard::page_free(page);
+        if i % MAP_BATCH == MAP_BATCH - 1 {
+            sched::cond_resched();
+        }
     }
 }
 
@@ -349,12 +358,7 @@ impl Drop for GuardedLinearMemory {
         section::suspended(|| {
             // Unmapped first, then freed (as vfree does).
             drop(reservation);
-            for (i, page) in pages.into_iter().enumerate() {
-                guard::page_free(page);
-                if i % MAP_BATCH == MAP_BATCH - 1 {
-                    sched::cond_resched();
-                }
-            }
+            free_pages(pages.into_iter());
         });
         self.account.uncharge(mapped);
     }
@@ -369,7 +373,7 @@ unsafe impl LinearMemory for GuardedLinearMemory {
     }
 
     fn byte_capacity(&self) -> usize {
-        self.capacity
+        pages(self.maximum) * PAGE_SIZE
     }
 
     fn grow_to(&mut self, new_size: usize) -> Result<()> {
