@@ -75,7 +75,7 @@ impl SoakOptions {
                 "--long-soak".into(),
                 m.to_string(),
             ]),
-            (None, Some("all")) => GuestAction::tests_for(line),
+            (None, Some("all")) => GuestAction::default_tests(),
             (None, Some(only)) => {
                 // The module must be loaded before anything else runs.
                 let mut list: Vec<&str> = PLAN_START.to_vec();

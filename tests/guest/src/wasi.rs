@@ -9,7 +9,9 @@
 //!
 //! Outside the guest (host validation of the corpus and of this runner),
 //! `KWASM_WASI_SUBJECT=reference` runs the reference in place of the kernel
-//! (each program then runs three times: it must be deterministic),
+//! (each program then runs three times: it must be deterministic;
+//! `KWASM_WASI_SUBJECT=native` runs the kernel's native engine only, as CI
+//! does on the kernels whose full plan is not the one that runs Pulley),
 //! `KWASM_WASI_CORPUS=DIR` reads the programs from DIR and
 //! `KWASM_WASI_PROGRAMS=a,b` picks some:
 //!
@@ -25,6 +27,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 const CORPUS: &str = "/share/kwasm/wasi";
 /// Scratch trees (tmpfs in the guest).
@@ -33,6 +37,8 @@ const SCRATCH: &str = "/tmp/wasi-corpus";
 const GUEST_DIR: &str = "/sandbox";
 /// What the file next to the trees holds; escape attempts aim at it.
 const OUTSIDE: &[u8] = b"outside: must stay untouched\n";
+/// Programs run at once.
+const WORKERS: usize = 2;
 /// mtimes before this (2010-01-01) were set by the program to a fixed
 /// value, so they are compared; later ones are the clock's.
 const FIXED_MTIME_BEFORE: i64 = 1_262_304_000;
@@ -174,6 +180,7 @@ fn corpus() -> Result<(), String> {
     let dir = std::env::var("KWASM_WASI_CORPUS").unwrap_or_else(|_| CORPUS.into());
     let subjects: Vec<Subject> = match std::env::var("KWASM_WASI_SUBJECT").as_deref() {
         Ok("reference") => vec![Subject::Reference],
+        Ok("native") => vec![Subject::Kernel("native")],
         _ => vec![Subject::Kernel("native"), Subject::Kernel("pulley")],
     };
     let only: Option<Vec<String>> = std::env::var("KWASM_WASI_PROGRAMS")
@@ -184,15 +191,30 @@ fn corpus() -> Result<(), String> {
         .filter(|p| only.as_ref().is_none_or(|o| o.iter().any(|n| n == p.name)))
         .collect();
     expect(!programs.is_empty(), || "no corpus program selected".into())?;
+    // Two programs at a time (the guest has two vCPUs; each program has
+    // its own scratch trees): compiling in the guest is most of the time.
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<Vec<(Subject, Result<(), String>)>, String>>>> =
+        programs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..WORKERS {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(program) = programs.get(i) else { break };
+                let wasm = format!("{dir}/{}.wasm", program.name);
+                let result = if Path::new(&wasm).is_file() {
+                    differential(program, &wasm, &subjects)
+                } else {
+                    Err(format!("no {wasm}"))
+                };
+                *results[i].lock().unwrap() = Some(result);
+            });
+        }
+    });
     let mut failures = Vec::new();
     let mut runs = 0;
-    for program in &programs {
-        let wasm = format!("{dir}/{}.wasm", program.name);
-        if !Path::new(&wasm).is_file() {
-            failures.push(format!("{}: no {wasm}", program.name));
-            continue;
-        }
-        let results = match differential(program, &wasm, &subjects) {
+    for (program, result) in programs.iter().zip(results) {
+        let results = match result.into_inner().unwrap().expect("every program ran") {
             Ok(results) => results,
             Err(e) => {
                 failures.push(format!("{}: {e}", program.name));

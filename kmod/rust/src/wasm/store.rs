@@ -39,6 +39,16 @@ use wasmtime::{
 /// What one table element costs, for capping tables by the memory limit.
 const TABLE_ELEMENT_BYTES: usize = 8;
 
+/// The most elements a table may have, whatever the memory limit. Filling
+/// a table (`table.fill`, and `table.grow`, which fills what it adds) is a
+/// loop Wasmtime emits with no yield point in it, so its length is how long
+/// a program can keep its CPU from the scheduler on a kernel without
+/// involuntary preemption. In the rig's emulated guest, Pulley fills 2^20
+/// elements in about a second; 10 million took more than the 4 s its
+/// watchdog allows. (Wasmtime's pooling allocator caps tables at 20 000
+/// elements by default, browsers at 10 000 000.)
+pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
 /// The program's WASI state: its files are references on `struct file`s.
 pub type WasiContext = kwasm_wasi::Wasi<FileRef>;
 
@@ -177,11 +187,15 @@ pub fn new_store(
     status: &'static Status,
     account: Arc<MemoryAccount>,
 ) -> Result<Store<RunState>, Report> {
-    let mut builder = StoreLimitsBuilder::new().instances(max_instances);
+    let mut builder = StoreLimitsBuilder::new()
+        .instances(max_instances)
+        .table_elements(MAX_TABLE_ELEMENTS);
     if let Some(max) = memory_cap(limits) {
         // Tables are kernel memory too: the same cap bounds each table,
         // at a pointer per element.
-        builder = builder.memory_size(max).table_elements(max / TABLE_ELEMENT_BYTES);
+        builder = builder
+            .memory_size(max)
+            .table_elements((max / TABLE_ELEMENT_BYTES).min(MAX_TABLE_ELEMENTS));
     }
     let state = RunState {
         net: NetState::new(),
