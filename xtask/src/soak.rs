@@ -67,7 +67,7 @@ impl SoakOptions {
         }
     }
 
-    fn action(&self, line: KernelLine) -> GuestAction {
+    fn action(&self) -> GuestAction {
         let tests = |list: String| GuestAction::Command(vec!["/bin/kwasm-guest-tests".into(), "--only".into(), list]);
         match (self.minutes, self.only.as_deref()) {
             (Some(m), _) => GuestAction::Command(vec![
@@ -245,7 +245,7 @@ pub fn date(format: &str) -> String {
 
 pub fn soak(paths: &Paths, opts: &SoakOptions) -> Result<i32> {
     let line = opts.kernel;
-    let action = opts.action(line);
+    let action = opts.action();
     let (k, initramfs) = guest::prepare(paths, line, &action, opts.build, "soak")?;
     let boot_opts = BootOptions {
         timeout: Some(opts.timeout()),

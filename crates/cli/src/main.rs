@@ -1,5 +1,6 @@
 //! `kwasm`: the user-space half of kwasm.
 
+mod check;
 mod compile;
 mod device;
 mod invoke;
@@ -36,6 +37,11 @@ enum Command {
         /// The pid `kwasm ps` shows.
         pid: i32,
     },
+    /// Check whether `kwasm run` works on this machine: the kernel, the
+    /// module and its ABI, permission, the CPU, the module's parameters,
+    /// the compile cache, and a trial run on each engine. Each problem is
+    /// printed with what fixes it; exit status 0 only if there is none.
+    Check,
 }
 
 fn main() {
@@ -46,6 +52,7 @@ fn main() {
         Command::Ps => ps::ps(),
         Command::Wast(args) => wast::wast(args),
         Command::Kill { pid } => ps::kill(pid),
+        Command::Check => check::check(),
     };
     // The exit code is the program's, which may be any i32 (as wasmtime
     // passes proc_exit's code to exit(); the OS keeps the low 8 bits).

@@ -22,10 +22,13 @@ pub const TESTS: &[Test] = &[
     ("modinfo", modinfo),
     ("device-node", device_node),
     ("version", version),
+    ("check", check),
     ("abi-mismatch", abi_mismatch),
     ("bad-requests", bad_requests),
     ("non-root", non_root),
+    ("check-non-root", check_non_root),
     ("rmmod", rmmod),
+    ("check-not-loaded", check_not_loaded),
     ("not-loaded", not_loaded),
 ];
 
@@ -131,6 +134,25 @@ fn version() -> Result<(), String> {
     })
 }
 
+/// `kwasm check` with the module loaded, as root: every check passes,
+/// including a trial run on each engine, and the exit status says so.
+fn check() -> Result<(), String> {
+    let out = run(Command::new("kwasm").arg("check"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    expect(out.status.success(), || format!("kwasm check failed ({}):\n{text}", out.status))?;
+    for line in [
+        format!("ok    module: kwasm.ko {VERSION} loaded, ABI {ABI_VERSION}"),
+        "ok    permission: CAP_SYS_ADMIN".to_string(),
+        "ok    native trial run: an empty program ran (wasmtime".to_string(),
+        "ok    pulley trial run: an empty program ran (wasmtime".to_string(),
+        "note  parameters: max_instances=".to_string(),
+        "kwasm run would work here".to_string(),
+    ] {
+        expect(text.lines().any(|l| l.starts_with(&line)), || format!("no line '{line}…' in:\n{text}"))?;
+    }
+    Ok(())
+}
+
 /// A caller of another ABI version is refused with EPROTO, yet learns the
 /// module's version from the reply.
 fn abi_mismatch() -> Result<(), String> {
@@ -216,6 +238,21 @@ fn kwasm_version_as_nobody() -> Result<(bool, String), String> {
     Ok((out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned()))
 }
 
+/// `kwasm check` as nobody: it fails, naming the device's mode and the
+/// missing capability, each with its fix.
+fn check_non_root() -> Result<(), String> {
+    let out = run(Command::new("kwasm").arg("check").uid(NOBODY).gid(NOBODY))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    expect(out.status.code() == Some(1), || format!("kwasm check as nobody: {}\n{text}", out.status))?;
+    expect(
+        text.contains("FAIL  module: /dev/kwasm is there, but its mode keeps this user out")
+            && text.contains("FAIL  permission: no CAP_SYS_ADMIN")
+            && text.contains("fix: run as root")
+            && text.contains("kwasm run would not work here: 2 problem(s)"),
+        || format!("as nobody: unhelpful report:\n{text}"),
+    )
+}
+
 /// Without root: the 0600 node keeps users out (EACCES), and if an
 /// administrator opens the node up, the module itself still refuses
 /// callers without CAP_SYS_ADMIN (EPERM). Both with a message that says why.
@@ -256,6 +293,17 @@ fn rmmod() -> Result<(), String> {
     expect(log.contains("kwasm: unloaded"), || {
         "no 'kwasm: unloaded' in dmesg".into()
     })
+}
+
+/// `kwasm check` with no module: it fails, and says how to load it.
+fn check_not_loaded() -> Result<(), String> {
+    let out = run(Command::new("kwasm").arg("check"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    expect(out.status.code() == Some(1), || format!("kwasm check with no module: {}\n{text}", out.status))?;
+    expect(
+        text.contains("FAIL  module: kwasm.ko is not loaded") && text.contains("fix: modprobe kwasm"),
+        || format!("no module: unhelpful report:\n{text}"),
+    )
 }
 
 fn not_loaded() -> Result<(), String> {
