@@ -129,8 +129,8 @@ impl GuestAction {
     /// WASI corpus natively, network, stop/freeze/ptrace, memory pressure),
     /// leaving out engine conformance (spec testsuite, differential runs),
     /// the ioctl fuzzers (the module's request handling is the same Rust on
-    /// every kernel; 6.12 runs them) and the long stress tests, which `cargo xtask soak` runs on any
-    /// kernel. 7.3 leaves out, beyond that, what 6.1 and 6.12 already run
+    /// every kernel; 6.12 runs them) and the long stress tests, which
+    /// `cargo xtask soak` runs on any kernel. 7.3 leaves out, beyond that, what 6.1 and 6.12 already run
     /// the same way (the hostile corpus, the slower stop/freeze, memory-
     /// pressure and preemption tests). `cargo xtask spec` runs every spec
     /// combination; `cargo xtask soak --only all` the whole suite.
@@ -141,16 +141,16 @@ impl GuestAction {
             GuestAction::Command(argv)
         };
         match line {
-            KernelLine::V6_1 => plan(&["env", "KWASM_WASI_SUBJECT=native"], KERNEL_PLAN_SKIPS),
-            KernelLine::V7_3 => plan(
-                &["env", "KWASM_WASI_SUBJECT=native"],
-                &[KERNEL_PLAN_SKIPS, NEWEST_PLAN_SKIPS].concat(),
-            ),
+            KernelLine::V6_1 => plan(WASI_NATIVE_ONLY, KERNEL_PLAN_SKIPS),
+            KernelLine::V7_3 => plan(WASI_NATIVE_ONLY, &[KERNEL_PLAN_SKIPS, NEWEST_PLAN_SKIPS].concat()),
             KernelLine::V6_12 => plan(&[], &["spec-pulley"]),
             KernelLine::V6_12Rt => GuestAction::default_tests(),
         }
     }
 }
+
+/// The kernel plan's WASI corpus: the native engine only.
+const WASI_NATIVE_ONLY: &[&str] = &["env", "KWASM_WASI_SUBJECT=native"];
 
 /// What 7.3's plan leaves out beyond the kernel plan's.
 const NEWEST_PLAN_SKIPS: &[&str] = &[

@@ -61,7 +61,8 @@ impl Finding {
 
 /// Prints every finding; exit status 0 only if none fails.
 pub fn check() -> Result<i32> {
-    let mut findings = vec![kernel(), preemption(), cpu()];
+    let uname = uname();
+    let mut findings = vec![kernel(&uname), preemption(&uname), cpu()];
     let device = match Device::open().and_then(|d| d.version().map(|v| (d, v))) {
         Ok((device, version)) => {
             findings.push(module(Ok(&version)));
@@ -108,7 +109,14 @@ pub fn render(findings: &[Finding]) -> String {
     out
 }
 
-fn uname() -> (String, String, String) {
+/// The kernel's release, version (build string) and machine.
+struct Uname {
+    release: String,
+    version: String,
+    machine: String,
+}
+
+fn uname() -> Uname {
     // SAFETY: utsname is plain bytes; uname fills it and cannot fail with
     // a valid pointer.
     let u = unsafe {
@@ -120,11 +128,15 @@ fn uname() -> (String, String, String) {
         let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    (field(&u.release), field(&u.version), field(&u.machine))
+    Uname {
+        release: field(&u.release),
+        version: field(&u.version),
+        machine: field(&u.machine),
+    }
 }
 
-fn kernel() -> Finding {
-    let (release, _, machine) = uname();
+fn kernel(uname: &Uname) -> Finding {
+    let Uname { release, machine, .. } = uname;
     if machine != "x86_64" {
         return Finding::new(Verdict::Fail, "kernel", format!("{release} on {machine}"))
             .fix("kwasm runs on x86-64 only");
@@ -146,8 +158,8 @@ fn kernel() -> Finding {
 
 /// The preemption model, from the scheduler's debugfs file when it can be
 /// read, else from the build string and the command line.
-fn preemption() -> Finding {
-    let (release, version, _) = uname();
+fn preemption(uname: &Uname) -> Finding {
+    let Uname { release, version, .. } = uname;
     let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let config = fs::read_to_string(format!("/boot/config-{release}")).ok();
     let model = preemption_model(
