@@ -59,7 +59,7 @@ void kwasm_rust_release(void **private_data);
 bool kwasm_rust_tick(void);
 void kwasm_rust_die(unsigned long sp, unsigned long task_stack_lo, unsigned long task_stack_hi);
 u64 kwasm_rust_memory_bytes(void);
-u64 kwasm_rust_guard_reserved_bytes(void);
+u64 kwasm_rust_reserved_bytes(void);
 u64 kwasm_rust_stack_high_water(void);
 u64 kwasm_rust_stack_size(void);
 
@@ -485,12 +485,12 @@ static ssize_t memory_bytes_show(struct device *dev, struct device_attribute *at
 }
 static DEVICE_ATTR_RO(memory_bytes);
 
-/* .../guard_reserved_bytes: address space guarded linear memories reserve now. */
-static ssize_t guard_reserved_bytes_show(struct device *dev, struct device_attribute *attr, char *buf)
+/* .../reserved_bytes: address space linear memories reserve now. */
+static ssize_t reserved_bytes_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%llu\n", kwasm_rust_guard_reserved_bytes());
+	return sysfs_emit(buf, "%llu\n", kwasm_rust_reserved_bytes());
 }
-static DEVICE_ATTR_RO(guard_reserved_bytes);
+static DEVICE_ATTR_RO(reserved_bytes);
 
 /* .../stack_high_water_bytes: the most of a private stack any run used. */
 static ssize_t stack_high_water_bytes_show(struct device *dev, struct device_attribute *attr, char *buf)
@@ -508,7 +508,7 @@ static DEVICE_ATTR_RO(stack_size_bytes);
 
 static struct attribute *kwasm_attrs[] = {
 	&dev_attr_memory_bytes.attr,
-	&dev_attr_guard_reserved_bytes.attr,
+	&dev_attr_reserved_bytes.attr,
 	&dev_attr_stack_high_water_bytes.attr,
 	&dev_attr_stack_size_bytes.attr,
 	NULL,

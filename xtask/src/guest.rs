@@ -160,7 +160,6 @@ const NEWEST_PLAN_SKIPS: &[&str] = &[
     "suspend-invoke",
     "suspend-system-freezer",
     "memory-oom-picks-biggest",
-    "memory-grow-refused-pulley",
     "run-float-preempted-native",
 ];
 

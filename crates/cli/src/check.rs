@@ -17,7 +17,7 @@ use std::path::Path;
 /// The oldest kernel line kwasm is tested on.
 const OLDEST_TESTED: (u32, u32) = (6, 1);
 const PARAMETERS: &str = "/sys/module/kwasm/parameters";
-const GUARD_RESERVED: &str = "/sys/class/misc/kwasm/guard_reserved_bytes";
+const RESERVED: &str = "/sys/class/misc/kwasm/reserved_bytes";
 /// Bit 21 of the capability sets.
 const CAP_SYS_ADMIN: u32 = 21;
 /// The trial program: an empty command with one page of memory (so the
@@ -332,8 +332,8 @@ fn parameters() -> Option<Finding> {
             Some(format!("{}={}", e.file_name().to_string_lossy(), value.trim()))
         })
         .collect();
-    if let Ok(bytes) = fs::read_to_string(GUARD_RESERVED) {
-        detail.push(format!("; guard regions reserved now: {} bytes", bytes.trim()));
+    if let Ok(bytes) = fs::read_to_string(RESERVED) {
+        detail.push(format!("; address space linear memories reserve now: {} bytes", bytes.trim()));
     }
     Some(Finding::new(Verdict::Note, "parameters", detail.join(" ").replace(" ;", ";")))
 }

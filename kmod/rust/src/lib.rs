@@ -110,10 +110,10 @@ pub extern "C" fn kwasm_rust_memory_bytes() -> u64 {
     platform::memory::held_bytes() as u64
 }
 
-/// The address space guarded linear memories hold now (reserved, mostly
+/// The address space linear memories hold now (reserved, mostly
 /// unmapped: `platform::guard`).
 #[no_mangle]
-pub extern "C" fn kwasm_rust_guard_reserved_bytes() -> u64 {
+pub extern "C" fn kwasm_rust_reserved_bytes() -> u64 {
     platform::guard::reserved_bytes() as u64
 }
 

@@ -141,12 +141,16 @@ impl Drop for Proc {
 
 /// MiB the kernel could give out now without swapping (`MemAvailable`).
 fn available_mib() -> Result<u64, String> {
+    meminfo_kib("MemAvailable").map(|kib| kib >> 10)
+}
+
+/// A field of /proc/meminfo in KiB (`MemTotal`, `MemAvailable`).
+pub fn meminfo_kib(field: &str) -> Result<u64, String> {
     let info = std::fs::read_to_string("/proc/meminfo").map_err(|e| e.to_string())?;
     info.lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kib| kib >> 10)
-        .ok_or_else(|| "/proc/meminfo has no MemAvailable".into())
+        .ok_or_else(|| format!("/proc/meminfo has no {field}"))
 }
 
 /// A field of /proc/PID/status, in MiB (`RssAnon:`, `VmRSS:`).

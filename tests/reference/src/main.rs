@@ -54,6 +54,12 @@ struct Cli {
     #[arg(long = "tcplisten", value_name = "ADDR:PORT")]
     tcplisten: Vec<String>,
 
+    /// Compile an epoch check into every function entry and loop header, as
+    /// kwasm does so that a running program can be stopped, with a deadline
+    /// never reached: what those checks cost, measured in user space
+    #[arg(long)]
+    epoch_interruption: bool,
+
     /// The WebAssembly module (.wasm or .wat), then the program's arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "MODULE [ARGS]...")]
     module_and_args: Vec<String>,
@@ -133,7 +139,7 @@ fn run(cli: &Cli) -> Result<i32> {
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let engine = Engine::new(&Config::new())?;
+    let engine = Engine::new(Config::new().epoch_interruption(cli.epoch_interruption))?;
     let module = Module::from_file(&engine, module_path).with_context(|| format!("cannot load `{module_path}`"))?;
     let mut linker: Linker<Host> = Linker::new(&engine);
     p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi)?;
@@ -156,6 +162,10 @@ fn run(cli: &Cli) -> Result<i32> {
             net: Net::new(listeners),
         },
     );
+    if cli.epoch_interruption {
+        // The epoch never advances: no check ever fires.
+        store.set_epoch_deadline(1);
+    }
 
     let result = linker
         .module(&mut store, "", &module)

@@ -76,10 +76,10 @@ pub extern "C" fn kwasm_rust_wasm_trap(pc: usize, fp: usize, addr: usize, has_ad
     panic!("fault in native code at {pc:#x} (address {addr:#x}) that is not a wasm trap site");
 }
 
-/// Address space every guarded memory may hold together: a quarter of
+/// Address space all linear memories may reserve together: a quarter of
 /// the vmalloc space, so kwasm never starves the rest of the kernel
-/// (32 TiB of vmalloc space on 4-level paging: 8 TiB, about 2000
-/// memories).
+/// (32 TiB of vmalloc space on 4-level paging: 8 TiB, about 2000 guarded
+/// memories; explicit-bounds memories reserve only what they may hold).
 fn budget() -> usize {
     // SAFETY: reads two constants.
     (unsafe { ffi::kwasm_vmalloc_size() } as usize) / 4
@@ -87,7 +87,7 @@ fn budget() -> usize {
 
 static RESERVED: AtomicUsize = AtomicUsize::new(0);
 
-/// The address space guarded memories hold now.
+/// The address space linear memories hold now.
 pub fn reserved_bytes() -> usize {
     RESERVED.load(Ordering::Relaxed)
 }

@@ -17,10 +17,15 @@
 //! `memory.grow` returns -1 to the program that asked, on either engine,
 //! inside a memory cgroup or not, when the growth would leave less than
 //! [`reserve`] of the machine's memory available, and when reclaim cannot
-//! find the pages (`__GFP_RETRY_MAYFAIL`: no OOM killer). It comes in two
-//! kinds: [`GuardedLinearMemory`] (pages mapped into a reservation with a
-//! guard region, for native code without bounds checks: `guard`) and
-//! [`KernelLinearMemory`] (one vmalloc block, for explicit bounds checks).
+//! find the pages (`__GFP_RETRY_MAYFAIL`: no OOM killer). A memory is a
+//! [`MappedLinearMemory`]: a reservation of address space with pages
+//! mapped at its start as it grows, so it never moves and growth never
+//! copies it. Native code without bounds checks gets a 4 GiB reservation
+//! and a guard region after it (`guard`); a memory with explicit bounds
+//! checks (Pulley, `--bounds-checks explicit`) reserves only what it could
+//! ever hold. Only on a kernel where kwasm cannot reserve address space is
+//! an explicit memory a [`VmallocLinearMemory`], one vmalloc block that
+//! moves when it grows.
 
 use super::guard::{self, Reservation};
 use super::pte::PAGE_SIZE;
@@ -51,9 +56,13 @@ const RESERVE_SHARE: usize = 32;
 /// reach, and that is where the kernel is weakest (on 6.12, reclaim and a
 /// pending vmalloc purge can deadlock: docs/reliability.md).
 fn reserve() -> usize {
+    (total_ram() / RESERVE_SHARE).max(MIN_RESERVE)
+}
+
+/// The machine's RAM in bytes.
+fn total_ram() -> usize {
     // SAFETY: reads a counter.
-    let total = unsafe { ffi::kwasm_total_ram_pages() } as usize * PAGE_SIZE;
-    (total / RESERVE_SHARE).max(MIN_RESERVE)
+    unsafe { ffi::kwasm_total_ram_pages() as usize * PAGE_SIZE }
 }
 
 /// Whether `len` more bytes leave the machine its reserve.
@@ -190,7 +199,7 @@ impl Drop for Block {
     }
 }
 
-/// Makes [`KernelLinearMemory`]s for one run's engine.
+/// Makes the linear memories of one run's engine.
 pub struct KernelMemoryCreator {
     account: Arc<MemoryAccount>,
     /// The run's cap on each memory, if any: capacity never goes beyond it.
@@ -204,10 +213,10 @@ impl KernelMemoryCreator {
 }
 
 // SAFETY: every memory is zero-filled and at least `minimum` bytes, owned
-// by its Wasmtime memory. With a reservation, the memory never moves and
-// everything from its base to reservation + guard is ours: mapped pages
-// up to the memory's size, unmapped (faulting) address space after them.
-// Without one, there is no guard region either (refused below).
+// by its Wasmtime memory. A mapped memory never moves, and everything from
+// its base to its reservation + guard is ours: mapped pages up to the
+// memory's size, unmapped (faulting) address space after them. Wasmtime
+// asks for a guard region only with a reservation (refused otherwise).
 unsafe impl MemoryCreator for KernelMemoryCreator {
     fn new_memory(
         &self,
@@ -225,14 +234,26 @@ unsafe impl MemoryCreator for KernelMemoryCreator {
         if minimum > maximum {
             return Err(alloc::format!("a linear memory of {minimum} bytes is over its limit of {maximum}"));
         }
-        if reservation != 0 {
-            let memory = GuardedLinearMemory::new(reservation, guard_size_in_bytes, self.account.clone(), maximum)?;
-            return finish(memory, minimum);
-        }
-        if guard_size_in_bytes != 0 {
+        if reservation == 0 && guard_size_in_bytes != 0 {
             return Err("a guard region needs a reservation".into());
         }
-        let memory = KernelLinearMemory {
+        if reservation != 0 {
+            let memory = MappedLinearMemory::new(reservation, guard_size_in_bytes, self.account.clone(), maximum)?;
+            return finish(memory, minimum);
+        }
+        // Explicit bounds checks: no guard region, and a reservation of what
+        // the memory could ever hold — its maximum, and never more than the
+        // machine's RAM, past which growth is refused anyway (`can_spare`).
+        // Growing in place needs no second copy of the memory beside the
+        // first, and no time copying it.
+        let ceiling = maximum.min(pages(total_ram()) * PAGE_SIZE);
+        if guard::available() {
+            // At least a page: a memory whose maximum is 0 still has a base.
+            let reserved = ceiling.max(PAGE_SIZE);
+            let memory = MappedLinearMemory::new(reserved, 0, self.account.clone(), ceiling)?;
+            return finish(memory, minimum);
+        }
+        let memory = VmallocLinearMemory {
             block: None,
             size: 0,
             maximum,
@@ -251,9 +272,10 @@ fn finish(mut memory: impl LinearMemory + 'static, minimum: usize) -> Result<Box
 }
 
 /// A linear memory at a fixed address: a reservation of address space
-/// (its largest size plus the guard region), with zeroed pages mapped at
-/// its start as it grows. It never moves, and nothing is copied.
-pub struct GuardedLinearMemory {
+/// (its largest size, plus the guard region if it has one), with zeroed
+/// pages mapped at its start as it grows. It never moves, and nothing is
+/// copied.
+pub struct MappedLinearMemory {
     reservation: Reservation,
     /// The pages mapped, in order from the base.
     pages: Vec<*mut c_void>,
@@ -265,21 +287,21 @@ pub struct GuardedLinearMemory {
 
 // SAFETY: the reservation and pages are owned by this memory, which
 // Wasmtime uses from one thread at a time.
-unsafe impl Send for GuardedLinearMemory {}
+unsafe impl Send for MappedLinearMemory {}
 // SAFETY: as Send; shared references only read sizes and the base.
-unsafe impl Sync for GuardedLinearMemory {}
+unsafe impl Sync for MappedLinearMemory {}
 
-impl GuardedLinearMemory {
+impl MappedLinearMemory {
     fn new(
         reservation: usize,
         guard: usize,
         account: Arc<MemoryAccount>,
         maximum: usize,
-    ) -> Result<GuardedLinearMemory, String> {
+    ) -> Result<MappedLinearMemory, String> {
         let len = pages(reservation.saturating_add(guard)) * PAGE_SIZE;
         let reservation = section::suspended(|| Reservation::new(len))
-            .map_err(|why| alloc::format!("cannot reserve a guarded linear memory: {why}"))?;
-        Ok(GuardedLinearMemory {
+            .map_err(|why| alloc::format!("cannot reserve address space for a linear memory: {why}"))?;
+        Ok(MappedLinearMemory {
             reservation,
             pages: Vec::new(),
             size: 0,
@@ -350,7 +372,7 @@ fn free_pages(pages: impl Iterator<Item = *mut c_void>) {
     }
 }
 
-impl Drop for GuardedLinearMemory {
+impl Drop for MappedLinearMemory {
     fn drop(&mut self) {
         let mapped = self.mapped();
         let pages = core::mem::take(&mut self.pages);
@@ -367,7 +389,7 @@ impl Drop for GuardedLinearMemory {
 // SAFETY: as_ptr is the reservation's base, which never moves; the first
 // byte_size() bytes are mapped zeroed pages owned by this memory, and
 // everything after them up to the end of the reservation faults.
-unsafe impl LinearMemory for GuardedLinearMemory {
+unsafe impl LinearMemory for MappedLinearMemory {
     fn byte_size(&self) -> usize {
         self.size
     }
@@ -395,9 +417,10 @@ unsafe impl LinearMemory for GuardedLinearMemory {
 
 /// A linear memory in one vmalloc block, moved to a bigger block (double
 /// the capacity while that fits the memory's maximum, else just enough)
-/// when it outgrows its own. Explicit bounds checks guard it: there is no
-/// guard region.
-pub struct KernelLinearMemory {
+/// when it outgrows its own: explicit bounds checks on a kernel where
+/// kwasm cannot reserve address space (see `guard::available`). Growth
+/// near the machine's limit needs the old block and the new one at once.
+pub struct VmallocLinearMemory {
     block: Option<Block>,
     size: usize,
     maximum: usize,
@@ -406,11 +429,11 @@ pub struct KernelLinearMemory {
 
 // SAFETY: the block is owned by this memory, which Wasmtime uses from one
 // thread at a time.
-unsafe impl Send for KernelLinearMemory {}
+unsafe impl Send for VmallocLinearMemory {}
 // SAFETY: as Send; shared references only read sizes and the pointer.
-unsafe impl Sync for KernelLinearMemory {}
+unsafe impl Sync for VmallocLinearMemory {}
 
-impl KernelLinearMemory {
+impl VmallocLinearMemory {
     fn capacity(&self) -> usize {
         self.block.as_ref().map_or(0, |b| b.len)
     }
@@ -419,7 +442,7 @@ impl KernelLinearMemory {
 // SAFETY: as_ptr points at byte_capacity() zeroed bytes owned by this
 // memory (or is dangling with capacity 0); growth within the capacity does
 // not move it.
-unsafe impl LinearMemory for KernelLinearMemory {
+unsafe impl LinearMemory for VmallocLinearMemory {
     fn byte_size(&self) -> usize {
         self.size
     }

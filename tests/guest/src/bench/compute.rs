@@ -25,13 +25,14 @@ const NATIVE: &str = "/bin/compute";
 const PROGRAMS: [(&str, u32); 5] = [("sha256", 100), ("deflate", 5), ("json", 20), ("regex", 150), ("matmul", 300)];
 
 /// The variants, in the order the report shows them.
-pub const VARIANTS: [&str; 5] = ["native", "wasmtime", "kwasm", "kwasm-explicit", "kwasm-pulley"];
+pub const VARIANTS: [&str; 6] = ["native", "wasmtime", "wasmtime-epochs", "kwasm", "kwasm-explicit", "kwasm-pulley"];
 
 fn argv(variant: &str, program: &str, rounds: u32) -> Vec<String> {
     let rounds = rounds.to_string();
     let v: Vec<&str> = match variant {
         "native" => vec![NATIVE, program, &rounds],
         "wasmtime" => vec!["kwasm-reference", WASM, program, &rounds],
+        "wasmtime-epochs" => vec!["kwasm-reference", "--epoch-interruption", WASM, program, &rounds],
         "kwasm" => vec!["kwasm", "run", "--engine", "native", WASM, program, &rounds],
         "kwasm-explicit" => vec![
             "kwasm",
