@@ -199,6 +199,14 @@ pub struct BenchArgs {
     /// load, at some three times the wall-clock time.
     #[arg(long)]
     icount: bool,
+    /// The guest CPU, comma-separated: `default` (the rig's `max`, which
+    /// the kernel needs no speculative-execution mitigations for) and/or
+    /// `mitigated` (an Intel Skylake model: the kernel then turns on its
+    /// default mitigations, page-table isolation, retpolines, RSB filling,
+    /// return thunks, buffer clearing, as on the servers the seed measured
+    /// on). Two modes boot twice and report side by side.
+    #[arg(long, value_delimiter = ',', default_value = "default", value_parser = ["default", "mitigated"])]
+    cpu: Vec<String>,
     /// A short smoke run: one repetition, 1000 ms windows, 200 ms warm-up
     /// (shorter windows fail 16 KiB streaming on 256 connections: the loadgen
     /// wants every connection answered within the window);
@@ -326,6 +334,12 @@ fn run(cli: Cli) -> Result<i32> {
                 conns: args.conns,
                 engine: args.engine,
                 icount: args.icount,
+                cpus: {
+                    let mut cpus: Vec<bench::CpuMode> = args.cpu.iter().filter_map(|c| bench::CpuMode::by_name(c)).collect();
+                    cpus.sort();
+                    cpus.dedup();
+                    cpus
+                },
                 out: args.out.unwrap_or_else(|| {
                     if args.quick {
                         paths.target.join("bench-quick")

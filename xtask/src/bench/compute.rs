@@ -86,17 +86,39 @@ pub fn disagreements(runs: &[Run]) -> Vec<String> {
         .collect()
 }
 
+/// The ratios the reports show, kwasm's speed over another variant's.
+const RATIOS: [(&str, &str, &str); 4] = [
+    ("kwasm/wasmtime", "kwasm", "wasmtime"),
+    ("kwasm/wasmtime-epochs", "kwasm", "wasmtime-epochs"),
+    ("kwasm-explicit/wasmtime", "kwasm-explicit", "wasmtime"),
+    ("kwasm/native", "kwasm", "native"),
+];
+
+/// Speed of `a` relative to `b` on `program`: b's median time over a's.
+fn speed(t: &BTreeMap<(String, String), Stats>, program: &str, a: &str, b: &str) -> Option<f64> {
+    let median = |v: &str| t.get(&(program.to_string(), v.to_string())).and_then(Stats::median);
+    match (median(a), median(b)) {
+        (Some(x), Some(y)) if x > 0.0 => Some(y / x),
+        _ => None,
+    }
+}
+
+/// Each program's [`RATIOS`]: (program, [(label, ratio)]).
+pub fn speeds(runs: &[Run]) -> Vec<(String, Vec<(&'static str, Option<f64>)>)> {
+    let t = per_round(runs);
+    let programs: BTreeSet<&str> = runs.iter().map(|r| r.program.as_str()).collect();
+    programs
+        .into_iter()
+        .map(|p| (p.to_string(), RATIOS.iter().map(|&(label, a, b)| (label, speed(&t, p, a, b))).collect()))
+        .collect()
+}
+
 /// The report's section.
 pub fn markdown(runs: &[Run]) -> String {
     let t = per_round(runs);
     let reps = runs.iter().map(|r| r.rep).max().unwrap_or(0);
     let programs: BTreeSet<&str> = runs.iter().map(|r| r.program.as_str()).collect();
-    let median = |p: &str, v: &str| t.get(&(p.to_string(), v.to_string())).and_then(Stats::median);
-    // Speed of `a` relative to `b`: b's time over a's.
-    let speed = |p: &str, a: &str, b: &str| match (median(p, a), median(p, b)) {
-        (Some(x), Some(y)) if x > 0.0 => Some(y / x),
-        _ => None,
-    };
+    let speed = |p: &str, a: &str, b: &str| speed(&t, p, a, b);
     let mut md = format!(
         "\n## Compute: ms per round, median (min–max) over {reps} repetition(s)\n\n\
          `examples/compute` (sha2, miniz_oxide, serde_json, regex, a float matrix product), the same \

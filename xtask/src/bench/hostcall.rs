@@ -69,6 +69,17 @@ fn per_call(hs: &[HostCall]) -> BTreeMap<(String, String), Stats> {
     t
 }
 
+/// Each row's median ns per call: (engine, what, median).
+pub fn medians(hs: &[HostCall]) -> Vec<(&'static str, &'static str, Option<f64>)> {
+    let t = per_call(hs);
+    ROWS.iter()
+        .map(|&(engine, kind, what)| {
+            let m = t.get(&(engine.to_string(), kind.to_string())).and_then(Stats::median);
+            (engine, what, m)
+        })
+        .collect()
+}
+
 /// The report's section.
 pub fn markdown(hs: &[HostCall], icount: bool) -> String {
     let t = per_call(hs);

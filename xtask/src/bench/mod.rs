@@ -8,6 +8,11 @@
 //! console line per measurement, and writes the report: markdown tables,
 //! the raw figures as JSON and a chart.
 //!
+//! `--cpu default,mitigated` boots once per guest CPU: the rig's, which the
+//! kernel needs no speculative-execution mitigations for, and an Intel
+//! model it mitigates, as real servers are; each boot writes its report in
+//! its own folder and the driver writes their comparison above them.
+//!
 //! Not part of `cargo xtask test`: it takes many minutes and its figures
 //! are for people to read, not for CI to hold.
 
@@ -43,9 +48,58 @@ const METRICS: [(&str, &str, &str, &str, &str); 4] = [
     ("http-close", "HTTP close", "ops_per_s", "req/s", "close"),
 ];
 
-/// The targets (issue #14, with the default guest CPU): kwasm's median over
-/// the baseline's median, at least `ratio`, for each connection count of
-/// these workloads.
+/// The guest CPU a benchmark boot runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CpuMode {
+    /// The rig's CPU (QEMU's `max`): the kernel sees a CPU that needs no
+    /// speculative-execution mitigations, so a system call costs only its
+    /// own instructions.
+    Default,
+    /// An Intel model the kernel treats as vulnerable (Skylake, 2015): it
+    /// turns on its default mitigations, and every system call pays for
+    /// page-table isolation, retpolines, RSB filling, return thunks and
+    /// buffer clearing, as on the servers the 2019 prototype measured on.
+    Mitigated,
+}
+
+impl CpuMode {
+    pub fn by_name(name: &str) -> Option<CpuMode> {
+        match name {
+            "default" => Some(CpuMode::Default),
+            "mitigated" => Some(CpuMode::Mitigated),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuMode::Default => "default",
+            CpuMode::Mitigated => "mitigated",
+        }
+    }
+
+    /// QEMU's `-cpu`. Skylake-Client-v4 is Skylake with IBRS and without
+    /// TSX; QEMU's TCG drops what it cannot emulate (XSAVEC/XSAVES, and
+    /// the IBRS MSR itself, so retbleed stays unmitigated). CMPXCHG16B is
+    /// off as in [`guest::CPU`], for the same emulator defect.
+    fn qemu_cpu(self) -> &'static str {
+        match self {
+            CpuMode::Default => guest::CPU,
+            CpuMode::Mitigated => "Skylake-Client-v4,cx16=off",
+        }
+    }
+
+    fn targets(self) -> &'static [Target] {
+        match self {
+            CpuMode::Default => &TARGETS,
+            CpuMode::Mitigated => &MITIGATED_TARGETS,
+        }
+    }
+}
+
+/// The targets (issue #14): kwasm's median over the baseline's median, at
+/// least `ratio`, for each connection count of these workloads.
+#[derive(Clone, Copy)]
 struct Target {
     what: &'static str,
     workloads: &'static [&'static str],
@@ -55,6 +109,7 @@ struct Target {
 
 const ALL_WORKLOADS: &[&str] = &["echo-pingpong", "echo-stream", "http-keepalive", "http-close"];
 
+/// With the default guest CPU.
 const TARGETS: [Target; 2] = [
     Target {
         what: "kwasm ≥ 0.98× kref (the wasm layer costs at most 2% over C in the kernel)",
@@ -67,6 +122,24 @@ const TARGETS: [Target; 2] = [
         workloads: ALL_WORKLOADS,
         versus: "native",
         ratio: 1.05,
+    },
+];
+
+/// With the mitigated guest CPU: the wasm layer's cost over C as before,
+/// and at least the 2019 prototype's gains over native user space.
+const MITIGATED_TARGETS: [Target; 3] = [
+    TARGETS[0],
+    Target {
+        what: "kwasm ≥ 1.10× native (the 2019 prototype's echo figure)",
+        workloads: &["echo-pingpong", "echo-stream"],
+        versus: "native",
+        ratio: 1.10,
+    },
+    Target {
+        what: "kwasm ≥ 1.06× native (the 2019 prototype's HTTP figure)",
+        workloads: &["http-keepalive", "http-close"],
+        versus: "native",
+        ratio: 1.06,
     },
 ];
 
@@ -104,6 +177,8 @@ pub struct BenchOptions {
     pub engine: String,
     /// Guest time in instructions (QEMU `-icount`), not the host's clock.
     pub icount: bool,
+    /// The guest CPUs, a boot each (at least one).
+    pub cpus: Vec<CpuMode>,
     /// Where the report goes.
     pub out: PathBuf,
     /// Guest timeout; default: an estimate from the plan.
@@ -260,6 +335,10 @@ struct Facts {
     host_load: (String, String),
     kernel_log: Result<(), String>,
     checks: Vec<(String, Outcome)>,
+    cpu: CpuMode,
+    /// What the guest kernel says of the CPU's vulnerabilities: (name,
+    /// status) from /sys/devices/system/cpu/vulnerabilities.
+    vulnerabilities: Vec<(String, String)>,
 }
 
 /// The host's 1-minute load average now.
@@ -270,7 +349,13 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn facts(k: &Kernel, v: &crate::verdict::Verdict, load_before: String) -> Facts {
+/// Reads a `KWASM-CPU-VULN <name> <status>` line; `None` for any other.
+fn parse_vulnerability(line: &str) -> Option<(String, String)> {
+    let (name, status) = line.trim().strip_prefix("KWASM-CPU-VULN ")?.split_once(' ')?;
+    Some((name.to_string(), status.to_string()))
+}
+
+fn facts(k: &Kernel, v: &crate::verdict::Verdict, load_before: String, cpu: CpuMode) -> Facts {
     let first_line = |cmd: &mut Command| {
         process::stdout_of(cmd)
             .map(|s| s.lines().next().unwrap_or_default().trim().to_string())
@@ -291,6 +376,8 @@ fn facts(k: &Kernel, v: &crate::verdict::Verdict, load_before: String) -> Facts 
         host_load: (load_before, load_average()),
         kernel_log: v.kernel_log_clean(),
         checks: v.tests.iter().map(|t| (t.name.clone(), t.outcome.clone())).collect(),
+        cpu,
+        vulnerabilities: v.guest_output.iter().filter_map(|l| parse_vulnerability(l)).collect(),
     }
 }
 
@@ -315,8 +402,10 @@ fn markdown(
     let _ = writeln!(
         md,
         "* Guest: Debian kernel {} (its default command line: voluntary preemption), QEMU TCG \
-         `-cpu max`, {} vCPUs, {} of memory{}",
+         `-cpu {}` (CPU mode `{}`), {} vCPUs, {} of memory{}",
         f.kernel,
+        f.cpu.qemu_cpu(),
+        f.cpu.name(),
         guest::VCPUS,
         guest::MEMORY,
         if opts.icount {
@@ -345,6 +434,19 @@ fn markdown(
             opts.reps, opts.duration_ms, opts.warmup_ms, opts.engine
         );
     }
+    if !f.vulnerabilities.is_empty() {
+        let shown: Vec<String> = f
+            .vulnerabilities
+            .iter()
+            .filter(|(_, s)| s != "Not affected")
+            .map(|(n, s)| format!("{n}: {s}"))
+            .collect();
+        let _ = writeln!(
+            md,
+            "* CPU vulnerabilities as the guest kernel reports them (`Not affected` left out): {}",
+            if shown.is_empty() { "none".to_string() } else { shown.join("; ") }
+        );
+    }
     let _ = writeln!(
         md,
         "* Guest kernel log: {}",
@@ -370,7 +472,7 @@ fn markdown(
         md.push_str(&compute::markdown(cs));
     }
     if opts.net {
-        md.push_str(&network_markdown(opts, ms));
+        md.push_str(&network_markdown(opts, f.cpu, ms));
     }
     let failed: Vec<&Measurement> = ms.iter().filter(|m| m.result.is_err()).collect();
     let failed_calls: Vec<&hostcall::HostCall> = hs.iter().filter(|h| h.result.is_err()).collect();
@@ -415,13 +517,14 @@ fn markdown(
          against each and prints one line per measurement; the driver checks the guest's kernel log \
          as the tests do, and writes this file, results.json and chart.png (bench/chart). Options: \
          `--kernel`, `--parts hostcall,compute,net`, `--calls`, `--reps`, `--duration-ms`, `--warmup-ms`, \
-         `--conns`, `--engine native|pulley`, `--icount`, `--quick`, `--out`.\n",
+         `--conns`, `--engine native|pulley`, `--cpu default,mitigated` (a boot per guest CPU, \
+         and a report comparing them above each mode's own), `--icount`, `--quick`, `--out`.\n",
     );
     md
 }
 
 /// The network benchmark's sections.
-fn network_markdown(opts: &BenchOptions, ms: &[Measurement]) -> String {
+fn network_markdown(opts: &BenchOptions, cpu: CpuMode, ms: &[Measurement]) -> String {
     let t = tabulate(ms, throughput);
     let conns: Vec<u32> = {
         let mut c: Vec<u32> = ms.iter().map(|m| m.conns).collect();
@@ -487,26 +590,17 @@ fn network_markdown(opts: &BenchOptions, ms: &[Measurement]) -> String {
             );
         }
     }
-    md.push_str("\n## Targets\n\n| target | workload | conns | ratio | |\n|---|---|---:|---:|---|\n");
-    let (mut met, mut all) = (0, 0);
-    for target in &TARGETS {
-        for &w in target.workloads {
-            for &c in &conns {
-                let r = ratio(&t, w, c, "kwasm", target.versus);
-                all += 1;
-                let verdict = match r {
-                    Some(r) if r >= target.ratio => {
-                        met += 1;
-                        "met"
-                    }
-                    Some(_) => "**missed**",
-                    None => "**no data**",
-                };
-                let _ = writeln!(md, "| {} | {w} | {c} | {} | {verdict} |", target.what, ratio_cell(r));
-            }
-        }
+    let _ = write!(
+        md,
+        "\n## Targets (CPU mode `{}`)\n\n| target | workload | conns | ratio | |\n|---|---|---:|---:|---|\n",
+        cpu.name()
+    );
+    let rows = target_rows(cpu, ms);
+    for r in &rows {
+        let _ = writeln!(md, "| {} | {} | {} | {} | {} |", r.what, r.workload, r.conns, ratio_cell(r.ratio), r.verdict());
     }
-    let _ = writeln!(md, "\n{met} of {all} targets met.");
+    let met = rows.iter().filter(|r| r.met()).count();
+    let _ = writeln!(md, "\n{met} of {} targets met.", rows.len());
     let field = |name: &'static str, scale: f64| move |_: &str, v: &Value| v[name].as_f64().map(|x| x * scale);
     let cpu_tables = [
         tabulate(ms, field("server_cpu_busy", 100.0)),
@@ -545,6 +639,182 @@ fn network_markdown(opts: &BenchOptions, ms: &[Measurement]) -> String {
          ![ratio to native](chart.png)\n\n\
          Files: `results.json` holds every measurement as the loadgen reported it.\n",
     );
+    md
+}
+
+/// One target at one workload and connection count.
+struct TargetRow {
+    what: &'static str,
+    workload: &'static str,
+    conns: u32,
+    ratio: Option<f64>,
+    wanted: f64,
+}
+
+impl TargetRow {
+    fn met(&self) -> bool {
+        self.ratio.is_some_and(|r| r >= self.wanted)
+    }
+
+    fn verdict(&self) -> &'static str {
+        match self.ratio {
+            Some(_) if self.met() => "met",
+            Some(_) => "**missed**",
+            None => "**no data**",
+        }
+    }
+}
+
+/// The targets of CPU mode `cpu` against the network measurements.
+fn target_rows(cpu: CpuMode, ms: &[Measurement]) -> Vec<TargetRow> {
+    let t = tabulate(ms, throughput);
+    let mut conns: Vec<u32> = ms.iter().map(|m| m.conns).collect();
+    conns.sort_unstable();
+    conns.dedup();
+    let mut rows = Vec::new();
+    for target in cpu.targets() {
+        for &workload in target.workloads {
+            for &c in &conns {
+                rows.push(TargetRow {
+                    what: target.what,
+                    workload,
+                    conns: c,
+                    ratio: ratio(&t, workload, c, "kwasm", target.versus),
+                    wanted: target.ratio,
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// The report of several CPU modes: what differs between them, side by
+/// side; each mode's whole report is in its own folder.
+fn modes_markdown(opts: &BenchOptions, runs: &[ModeRun]) -> String {
+    let modes: Vec<&str> = runs.iter().map(|r| r.facts.cpu.name()).collect();
+    let head = |first: &str| {
+        format!(
+            "| {first} | {} |\n|---|{}\n",
+            modes.join(" | "),
+            "---:|".repeat(modes.len())
+        )
+    };
+    let mut md = String::from("# kwasm benchmark: guest CPU modes side by side\n\n");
+    let _ = writeln!(
+        md,
+        "The same measurements in one boot per guest CPU mode; each mode's whole report (QEMU TCG \
+         figures: only the comparisons mean something) is in its folder: {}.\n",
+        modes.iter().map(|m| format!("[{m}]({m}/README.md)")).collect::<Vec<_>>().join(", ")
+    );
+    let _ = writeln!(md, "* Command: `{}`", opts.command_line);
+    for r in runs {
+        let f = &r.facts;
+        let _ = writeln!(
+            md,
+            "* `{}`: `-cpu {}`, Debian kernel {}, {}; guest kernel log {}",
+            f.cpu.name(),
+            f.cpu.qemu_cpu(),
+            f.kernel,
+            f.date,
+            if f.kernel_log.is_ok() { "clean" } else { "**NOT CLEAN**" }
+        );
+    }
+    md.push_str(
+        "\n## What the guest kernel says of each CPU\n\n\
+         /sys/devices/system/cpu/vulnerabilities: what the kernel mitigates (and so what every \
+         system call and interrupt pays for) on each CPU.\n\n",
+    );
+    md.push_str(&head("vulnerability"));
+    let mut names: Vec<&str> = runs
+        .iter()
+        .flat_map(|r| r.facts.vulnerabilities.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let cells: Vec<&str> = runs
+            .iter()
+            .map(|r| {
+                r.facts
+                    .vulnerabilities
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("—", |(_, s)| s.as_str())
+            })
+            .collect();
+        let _ = writeln!(md, "| {name} | {} |", cells.join(" | "));
+    }
+    if runs.iter().any(|r| !r.hs.is_empty()) {
+        let _ = write!(
+            md,
+            "\n## Host calls: ns per call, medians{}\n\n",
+            if opts.icount { " (with `--icount`, 4 ns per instruction)" } else { "" }
+        );
+        md.push_str(&head("engine: call"));
+        let per_mode: Vec<_> = runs.iter().map(|r| hostcall::medians(&r.hs)).collect();
+        for (i, (engine, what, _)) in per_mode[0].iter().enumerate() {
+            let cells: Vec<String> = per_mode.iter().map(|m| m[i].2.map_or("—".into(), num)).collect();
+            let _ = writeln!(md, "| {engine}: {what} | {} |", cells.join(" | "));
+        }
+    }
+    if runs.iter().any(|r| !r.cs.is_empty()) {
+        md.push_str("\n## Compute: kwasm's speed over the others'\n\n");
+        let per_mode: Vec<_> = runs.iter().map(|r| compute::speeds(&r.cs)).collect();
+        let _ = write!(md, "| program | ratio | {} |\n|---|---|{}\n", modes.join(" | "), "---:|".repeat(modes.len()));
+        for (program, ratios) in &per_mode[0] {
+            for (k, (label, _)) in ratios.iter().enumerate() {
+                let cells: Vec<String> = per_mode
+                    .iter()
+                    .map(|m| {
+                        m.iter()
+                            .find(|(p, _)| p == program)
+                            .map_or("—".into(), |(_, r)| ratio_cell(r[k].1))
+                    })
+                    .collect();
+                let _ = writeln!(md, "| {program} | {label} | {} |", cells.join(" | "));
+            }
+        }
+    }
+    if runs.iter().any(|r| !r.ms.is_empty()) {
+        md.push_str("\n## Network: ratios of the median throughputs\n\n");
+        let _ = write!(
+            md,
+            "| workload | conns | ratio | {} |\n|---|---:|---|{}\n",
+            modes.join(" | "),
+            "---:|".repeat(modes.len())
+        );
+        let tables: Vec<Table> = runs.iter().map(|r| tabulate(&r.ms, throughput)).collect();
+        let mut conns: Vec<u32> = runs.iter().flat_map(|r| r.ms.iter().map(|m| m.conns)).collect();
+        conns.sort_unstable();
+        conns.dedup();
+        for (w, title, _, _, _) in METRICS {
+            for &c in &conns {
+                for (a, b) in [("kwasm", "native"), ("kwasm", "kref"), ("kref", "native")] {
+                    let cells: Vec<String> = tables.iter().map(|t| ratio_cell(ratio(t, w, c, a, b))).collect();
+                    let _ = writeln!(md, "| {title} | {c} | {a}/{b} | {} |", cells.join(" | "));
+                }
+            }
+        }
+        md.push_str("\n## Targets\n\n| target | CPU mode | workload | conns | ratio | |\n|---|---|---|---:|---:|---|\n");
+        let (mut met, mut all) = (0, 0);
+        for r in runs {
+            for row in target_rows(r.facts.cpu, &r.ms) {
+                met += usize::from(row.met());
+                all += 1;
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    row.what,
+                    r.facts.cpu.name(),
+                    row.workload,
+                    row.conns,
+                    ratio_cell(row.ratio),
+                    row.verdict()
+                );
+            }
+        }
+        let _ = writeln!(md, "\n{met} of {all} targets met.");
+    }
     md
 }
 
@@ -596,7 +866,8 @@ fn results_json(
         "command": opts.command_line,
         "date": f.date,
         "kernel": f.kernel,
-        "guest": {"accel": "tcg", "cpu": guest::CPU, "vcpus": guest::VCPUS, "memory": guest::MEMORY},
+        "guest": {"accel": "tcg", "cpu": f.cpu.qemu_cpu(), "cpu_mode": f.cpu.name(), "vcpus": guest::VCPUS, "memory": guest::MEMORY},
+        "cpu_vulnerabilities": f.vulnerabilities.iter().map(|(n, s)| (n.clone(), json!(s))).collect::<serde_json::Map<_, _>>(),
         "host": {
             "cpu": f.host_cpu,
             "cpus": f.host_cpus,
@@ -763,6 +1034,32 @@ pub fn bench(paths: &Paths, opts: &BenchOptions) -> Result<i32> {
     let k = setup::setup(paths, &[opts.kernel])?.remove(0);
     Apt::default().ensure_installed(&[FONT_PACKAGE])?;
     let kref = build_kref(paths, &k)?;
+    let mut runs = Vec::new();
+    for &cpu in &opts.cpus {
+        // One mode writes where --out says; several, a folder each and
+        // their comparison above them.
+        let out = if opts.cpus.len() == 1 { opts.out.clone() } else { opts.out.join(cpu.name()) };
+        runs.push(bench_on(paths, opts, &kref, cpu, &out)?);
+    }
+    if runs.len() > 1 {
+        std::fs::write(opts.out.join("README.md"), modes_markdown(opts, &runs))?;
+        eprintln!("xtask: wrote {}/README.md, the CPU modes side by side", opts.out.display());
+    }
+    Ok(if runs.iter().all(|r| r.ok) { 0 } else { 1 })
+}
+
+/// What one boot measured.
+struct ModeRun {
+    facts: Facts,
+    ms: Vec<Measurement>,
+    hs: Vec<hostcall::HostCall>,
+    cs: Vec<compute::Run>,
+    /// Every check passed and every measurement was made.
+    ok: bool,
+}
+
+/// One boot on one guest CPU: the measurements, and its report in `out`.
+fn bench_on(paths: &Paths, opts: &BenchOptions, kref: &Path, cpu: CpuMode, out: &Path) -> Result<ModeRun> {
     let argv = vec![
         "/bin/kwasm-guest-tests".to_string(),
         "--bench".into(),
@@ -795,17 +1092,19 @@ pub fn bench(paths: &Paths, opts: &BenchOptions) -> Result<i32> {
         &action,
         true,
         "bench",
-        &[(KREF_GUEST_PATH.to_string(), kref)],
+        &[(KREF_GUEST_PATH.to_string(), kref.to_path_buf())],
     )?;
     let timeout = opts.timeout.unwrap_or_else(|| estimate(opts));
     eprintln!(
-        "xtask: booting {} for the benchmark (at most {} min)",
+        "xtask: booting {} for the benchmark, CPU mode {} (at most {} min)",
         k.release,
+        cpu.name(),
         timeout.as_secs().div_ceil(60)
     );
     let boot_opts = BootOptions {
         timeout: Some(timeout),
         echo: true,
+        cpu: Some(cpu.qemu_cpu().to_string()),
         ..Default::default()
     };
     let load_before = load_average();
@@ -846,33 +1145,34 @@ pub fn bench(paths: &Paths, opts: &BenchOptions) -> Result<i32> {
     if ms.is_empty() && hs.is_empty() && cs.is_empty() {
         bail!("the guest reported no measurement: see {}", r.serial_log.display());
     }
-    let f = facts(&k, &r.verdict, load_before);
+    let f = facts(&k, &r.verdict, load_before, cpu);
     let profile = match &samples {
         Some(samples) => {
             let vmlinux = crate::symbolize::debug_vmlinux(paths, &k)?;
             let nm = process::stdout_of(Command::new("nm").arg("--defined-only").arg(&vmlinux))?;
             let symbols = profile::Symbols::load(&nm, &r.verdict.guest_output)?;
-            std::fs::create_dir_all(&opts.out)?;
-            std::fs::write(opts.out.join("profile.tsv"), profile::tsv(samples, &symbols))?;
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("profile.tsv"), profile::tsv(samples, &symbols))?;
             Some(profile::markdown(samples, &symbols, SERVER_CPU))
         }
         None => None,
     };
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
-    std::fs::write(opts.out.join("README.md"), markdown(opts, &f, &ms, &hs, &cs, &bad_lines) + profile.as_deref().unwrap_or_default())?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join("README.md"), markdown(opts, &f, &ms, &hs, &cs, &bad_lines) + profile.as_deref().unwrap_or_default())?;
     std::fs::write(
-        opts.out.join("results.json"),
+        out.join("results.json"),
         serde_json::to_string_pretty(&results_json(opts, &f, &ms, &hs, &cs))? + "\n",
     )?;
     if opts.net {
         draw_chart(
             paths,
             &chart_tables(&ms),
-            &opts.out.join("chart.png"),
+            &out.join("chart.png"),
             &format!(
-                "kwasm benchmark, Linux {} under QEMU TCG{}",
+                "kwasm benchmark, Linux {} under QEMU TCG{}, CPU mode {}",
                 k.release,
-                if opts.icount { " (-icount)" } else { "" }
+                if opts.icount { " (-icount)" } else { "" },
+                cpu.name()
             ),
         )?;
     }
@@ -885,13 +1185,15 @@ pub fn bench(paths: &Paths, opts: &BenchOptions) -> Result<i32> {
         ms.len(),
         hs.len(),
         cs.len(),
-        opts.out.display(),
+        out.display(),
         if opts.net { ", chart.png" } else { "" }
     );
-    Ok(if passed && failed == 0 && bad_lines.is_empty() {
-        0
-    } else {
-        1
+    Ok(ModeRun {
+        ok: passed && failed == 0 && bad_lines.is_empty(),
+        facts: f,
+        ms,
+        hs,
+        cs,
     })
 }
 

@@ -28,7 +28,9 @@
 //!
 //! The host-call microbenchmark (`hostcall.rs`) runs first, `--reps`
 //! times, each `--calls` calls of each kind; then the compute benchmark
-//! (`compute.rs`), `--reps` times. With `--profile true` the
+//! (`compute.rs`), `--reps` times. Before them the kernel's view of the
+//! CPU's vulnerabilities goes to the console (`KWASM-CPU-VULN <name>
+//! <status>`). With `--profile true` the
 //! modules' symbols go to the console first (`KWASM-KSYM <addr> <type>
 //! <name> [<module>]`, from /proc/kallsyms) for the driver's profiler.
 //!
@@ -332,6 +334,27 @@ fn print_module_symbols() -> Result<(), String> {
     expect(!hidden, || "/proc/kallsyms hides addresses".into())
 }
 
+/// Prints what the kernel says of the CPU's speculative-execution
+/// vulnerabilities and its mitigations for them (`KWASM-CPU-VULN <name>
+/// <status>`, from /sys/devices/system/cpu/vulnerabilities): with a CPU
+/// the kernel mitigates, every system call pays for it, and the figures
+/// mean something else.
+fn print_vulnerabilities() -> Result<(), String> {
+    const DIR: &str = "/sys/devices/system/cpu/vulnerabilities";
+    let mut names: Vec<String> = std::fs::read_dir(DIR)
+        .map_err(|e| format!("{DIR}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    expect(!names.is_empty(), || format!("{DIR} is empty"))?;
+    let mut out = std::io::stdout().lock();
+    for name in names {
+        let status = std::fs::read_to_string(format!("{DIR}/{name}")).map_err(|e| format!("{DIR}/{name}: {e}"))?;
+        writeln!(out, "KWASM-CPU-VULN {name} {}", status.trim()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// Loads a module unless it is loaded already.
 fn insmod(ko: &str, name: &str) -> Result<(), String> {
     let modules = std::fs::read_to_string("/proc/modules").map_err(|e| e.to_string())?;
@@ -407,6 +430,7 @@ pub fn main(args: &[String]) -> ExitCode {
     for (ko, name) in [(KWASM_KO, "kwasm"), (KREF_KO, "kwasm_bench_ref")] {
         ok &= print_test(&format!("bench-insmod-{name}"), insmod(ko, name));
     }
+    ok &= print_test("bench-cpu-vulnerabilities", print_vulnerabilities());
     if opts.profile {
         ok &= print_test("bench-module-symbols", print_module_symbols());
     }
