@@ -200,11 +200,11 @@ pub struct BenchArgs {
     #[arg(long)]
     icount: bool,
     /// The guest CPU, comma-separated: `default` (the rig's `max`, which
-    /// the kernel needs no speculative-execution mitigations for) and/or
-    /// `mitigated` (an Intel Skylake model: the kernel then turns on its
-    /// default mitigations, page-table isolation, retpolines, RSB filling,
-    /// return thunks, buffer clearing, as on the servers the seed measured
-    /// on). Two modes boot twice and report side by side.
+    /// the kernel finds affected by little: retpolines only) and/or
+    /// `mitigated` (an Intel Skylake model: the kernel then also turns on
+    /// page-table isolation, return thunks and buffer clearing, as on the
+    /// servers the seed measured on). Two modes boot twice and report side
+    /// by side.
     #[arg(long, value_delimiter = ',', default_value = "default", value_parser = ["default", "mitigated"])]
     cpu: Vec<String>,
     /// A short smoke run: one repetition, 1000 ms windows, 200 ms warm-up
