@@ -15,6 +15,7 @@ mod examples;
 mod guest;
 mod kernels;
 mod module;
+mod package;
 mod paths;
 mod process;
 mod setup;
@@ -108,6 +109,16 @@ enum Command {
     /// docs/reliability/boots.tsv, a failed boot's logs and symbolized trace
     /// kept under target/soak/. Exits non-zero if any boot was not clean.
     Soak(SoakArgs),
+    /// Assemble kwasm's DKMS source tree (target/package/kwasm-VERSION/:
+    /// the C glue, Kbuild, dkms.conf and the Rust half prebuilt, so that
+    /// dkms builds kwasm.ko with make, the kernel's compiler and headers
+    /// alone). Not part of `test` yet.
+    Package {
+        /// Then build it with dkms against these cached kernels' headers
+        /// (comma-separated: 6.1, 6.12), in a scratch dkms tree.
+        #[arg(long, value_delimiter = ',', value_parser = parse_kernel)]
+        dkms_build: Vec<KernelLine>,
+    },
     /// Set up, build, boot a kernel, load kwasm.ko and run the example programs in it.
     Demo {
         #[arg(long, value_parser = parse_kernel, default_value = "6.12")]
@@ -283,6 +294,7 @@ fn run(cli: Cli) -> Result<i32> {
             setup::setup(&paths, &lines)?;
             Ok(0)
         }
+        Command::Package { dkms_build } => package::package(&paths, &dkms_build).map(|()| 0),
         Command::BuildModule { kernel } => {
             let k = kernels::Kernel::installed(&paths, kernel)?;
             let ko = module::build_module(&paths, &k)?;

@@ -83,7 +83,7 @@ pub fn build_module(paths: &Paths, k: &Kernel) -> Result<PathBuf> {
 
 /// The Rust staticlib, built on the host with the flags kmod/rust.mk gives
 /// (only IBT matters: the Rust half uses no kernel header).
-fn build_rust(kmod: &Path, target_dir: &Path, ibt: bool, jobs: usize) -> Result<()> {
+pub fn build_rust(kmod: &Path, target_dir: &Path, ibt: bool, jobs: usize) -> Result<()> {
     let mut make = Command::new("make");
     make.arg("-f")
         .arg(kmod.join("rust.mk"))
@@ -202,7 +202,7 @@ fn orc_covers(readelf_relocs: &str, place: &Place) -> bool {
     false
 }
 
-fn check_vermagic(ko: &Path, release: &str) -> Result<()> {
+pub fn check_vermagic(ko: &Path, release: &str) -> Result<()> {
     let vermagic = process::stdout_of(Command::new("modinfo").args(["-F", "vermagic"]).arg(ko))?;
     ensure!(
         vermagic.trim().starts_with(&format!("{release} ")),
