@@ -175,3 +175,32 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dkms_conf_builds_with_kbuild_for_every_kernel() {
+        let conf = dkms_conf("1.2.3");
+        for line in [
+            "PACKAGE_NAME=\"kwasm\"",
+            "PACKAGE_VERSION=\"1.2.3\"",
+            "BUILT_MODULE_NAME[0]=\"kwasm\"",
+            "MAKE[0]=\"make -C ${kernel_source_dir} M=${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build modules\"",
+            "AUTOINSTALL=\"yes\"",
+        ] {
+            assert!(conf.lines().any(|l| l == line), "no `{line}` in:\n{conf}");
+        }
+    }
+
+    #[test]
+    fn the_tree_ships_what_kbuild_uses() {
+        let kbuild = include_str!("../../kmod/Kbuild");
+        for object in ["kwasm_glue.o", "kwasm_fs_glue.o", "kwasm_net_glue.o", "kwasm_guard_glue.o", "kwasm_fiber.o"] {
+            let source = object.replace(".o", if object == "kwasm_fiber.o" { ".S" } else { ".c" });
+            assert!(kbuild.contains(object) && SOURCES.contains(&source.as_str()), "{source}");
+        }
+        assert!(kbuild.contains("libkwasm_kmod.a_shipped") && kbuild.contains("libkwasm_kmod$(if $(CONFIG_X86_KERNEL_IBT),-ibt).a"));
+    }
+}
