@@ -130,10 +130,11 @@ impl GuestAction {
     /// leaving out engine conformance (spec testsuite, differential runs),
     /// the ioctl fuzzers (the module's request handling is the same Rust on
     /// every kernel; 6.12 runs them) and the long stress tests, which
-    /// `cargo xtask soak` runs on any kernel. 7.3 leaves out, beyond that, what 6.1 and 6.12 already run
-    /// the same way (the hostile corpus, the slower stop/freeze, memory-
-    /// pressure and preemption tests). `cargo xtask spec` runs every spec
-    /// combination; `cargo xtask soak --only all` the whole suite.
+    /// `cargo xtask soak` runs on any kernel. 7.3 leaves out, beyond that,
+    /// what 6.1 and 6.12 already run the same way (the hostile corpus, the
+    /// slower stop/freeze, OOM and preemption tests). `cargo xtask spec`
+    /// runs every spec combination; `cargo xtask soak --only all` the whole
+    /// suite.
     pub fn tests_for(line: KernelLine) -> GuestAction {
         let plan = |env: &[&str], skip: &[&str]| {
             let mut argv: Vec<String> = env.iter().map(|e| e.to_string()).collect();

@@ -60,8 +60,9 @@ fn dkms_conf(version: &str) -> String {
     )
 }
 
-/// Builds the tree at `<target>/package/kwasm-<version>/` and returns it.
-pub fn dkms_tree(paths: &Paths) -> Result<PathBuf> {
+/// Builds the tree at `<target>/package/kwasm-<version>/`: returns it and
+/// the version.
+pub fn dkms_tree(paths: &Paths) -> Result<(PathBuf, String)> {
     let version = version(paths)?;
     let kmod = paths.repo.join("kmod");
     let tree = paths.target.join("package").join(format!("kwasm-{version}"));
@@ -84,36 +85,33 @@ pub fn dkms_tree(paths: &Paths) -> Result<PathBuf> {
     std::fs::write(tree.join("VERSION"), format!("{version}\n"))?;
     std::fs::write(tree.join("dkms.conf"), dkms_conf(&version))?;
     eprintln!("xtask: DKMS source tree in {}", tree.display());
-    Ok(tree)
+    Ok((tree, version))
 }
 
-/// `dkms add` and `dkms build` of `tree` for `k`, in a scratch dkms tree;
-/// returns the module dkms built.
-pub fn dkms_build(paths: &Paths, tree: &Path, k: &Kernel) -> Result<PathBuf> {
+/// `dkms add` and `dkms build` of `tree` (kwasm `version`) for `k`, in a
+/// scratch dkms tree; returns the module dkms built.
+pub fn dkms_build(paths: &Paths, tree: &Path, version: &str, k: &Kernel) -> Result<PathBuf> {
     if k.line.build_chroot().is_some() {
         bail!(
             "{}: its compiler is not the host's (the rig builds it in a chroot); dkms builds here only for 6.x",
             k.release
         );
     }
-    let version = version(paths)?;
-    let scratch = paths.target.join("package/dkms").join(&k.release);
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch)?;
+    let dkms_tree = paths.target.join("package/dkms").join(&k.release);
+    if dkms_tree.exists() {
+        std::fs::remove_dir_all(&dkms_tree)?;
     }
-    let (dkms_tree, source_tree) = (scratch.join("dkms"), scratch.join("src"));
     std::fs::create_dir_all(&dkms_tree)?;
-    std::fs::create_dir_all(&source_tree)?;
-    // dkms takes its source from <sourcetree>/<name>-<version>.
-    copy_dir(tree, &source_tree.join(format!("kwasm-{version}")))?;
+    // dkms takes its source from <sourcetree>/<name>-<version>: the tree.
+    let source_tree = tree.parent().context("the DKMS tree has no parent")?;
     let dkms = |action: &str| {
         let mut c = Command::new("dkms");
         c.arg(action)
-            .args(["-m", "kwasm", "-v", &version, "-k", &k.release])
+            .args(["-m", "kwasm", "-v", version, "-k", &k.release])
             .arg("--dkmstree")
             .arg(&dkms_tree)
             .arg("--sourcetree")
-            .arg(&source_tree)
+            .arg(source_tree)
             .arg("--kernelsourcedir")
             .arg(k.kdir());
         c
@@ -151,27 +149,13 @@ pub fn dkms_build(paths: &Paths, tree: &Path, k: &Kernel) -> Result<PathBuf> {
 
 /// `cargo xtask package [--dkms-build K,...]`.
 pub fn package(paths: &Paths, dkms_kernels: &[KernelLine]) -> Result<()> {
-    let tree = dkms_tree(paths)?;
+    let (tree, version) = dkms_tree(paths)?;
     if dkms_kernels.is_empty() {
         return Ok(());
     }
     Apt::default().ensure_installed(&["dkms"])?;
     for k in crate::setup::setup(paths, dkms_kernels)? {
-        dkms_build(paths, &tree, &k)?;
-    }
-    Ok(())
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let dest = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &dest)?;
-        } else {
-            std::fs::copy(entry.path(), &dest)?;
-        }
+        dkms_build(paths, &tree, &version, &k)?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 use crate::compile;
 use crate::device::{Device, DeviceError, ModuleVersion};
 use crate::outcome::{self, RunContext};
-use crate::request::{Limits, Listeners, Preopens, Run, StringList, Wasi};
+use crate::request::{Limits, Run, StringList, Wasi};
 use anyhow::Result;
 use kwasm_abi::{ABI_VERSION, DEVICE_PATH};
 use kwasm_engine::{EngineKind, REQUIRED_CPU_FEATURES};
@@ -320,22 +320,23 @@ pub fn permission(effective: Option<u64>) -> Finding {
     }
 }
 
-/// The module's parameters in force, and the address space its guarded
-/// memories hold now.
+/// The module's parameters in force, and the address space its linear
+/// memories reserve now.
 fn parameters() -> Option<Finding> {
     let mut entries: Vec<_> = fs::read_dir(PARAMETERS).ok()?.filter_map(|e| e.ok()).collect();
     entries.sort_by_key(|e| e.file_name());
-    let mut detail: Vec<String> = entries
+    let mut detail = entries
         .iter()
         .filter_map(|e| {
             let value = fs::read_to_string(e.path()).ok()?;
             Some(format!("{}={}", e.file_name().to_string_lossy(), value.trim()))
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .join(" ");
     if let Ok(bytes) = fs::read_to_string(RESERVED) {
-        detail.push(format!("; address space linear memories reserve now: {} bytes", bytes.trim()));
+        detail.push_str(&format!("; address space linear memories reserve now: {} bytes", bytes.trim()));
     }
-    Some(Finding::new(Verdict::Note, "parameters", detail.join(" ").replace(" ;", ";")))
+    Some(Finding::new(Verdict::Note, "parameters", detail))
 }
 
 fn cache() -> Finding {
@@ -397,11 +398,10 @@ fn trials(device: &Device) -> Vec<Finding> {
 fn trial(device: &Device, kind: EngineKind, wasm: &[u8]) -> Result<String, String> {
     let settings = compile::settings_for(kind, false, compile::host_cpu_features()).map_err(|e| format!("{e:#}"))?;
     let image = compile::precompile(wasm, &settings).map_err(|e| format!("compiling: {e:#}"))?;
+    // No environment, directories or sockets.
     let wasi = Wasi {
         args: StringList::pack("arguments", &["kwasm-check"]).map_err(|e| format!("{e:#}"))?,
-        env: StringList::pack::<&str>("environment variables", &[]).map_err(|e| format!("{e:#}"))?,
-        dirs: Preopens::open(&[]).map_err(|e| format!("{e:#}"))?,
-        listeners: Listeners::bind(&[]).map_err(|e| format!("{e:#}"))?,
+        ..Wasi::default()
     };
     let limits = Limits {
         fuel: None,

@@ -526,12 +526,7 @@ fn markdown(
 /// The network benchmark's sections.
 fn network_markdown(opts: &BenchOptions, cpu: CpuMode, ms: &[Measurement]) -> String {
     let t = tabulate(ms, throughput);
-    let conns: Vec<u32> = {
-        let mut c: Vec<u32> = ms.iter().map(|m| m.conns).collect();
-        c.sort_unstable();
-        c.dedup();
-        c
-    };
+    let conns = conn_counts(ms);
     let mut md = String::new();
     md.push_str(
         "\n## Variants\n\n\
@@ -642,6 +637,14 @@ fn network_markdown(opts: &BenchOptions, cpu: CpuMode, ms: &[Measurement]) -> St
     md
 }
 
+/// The connection counts measured, in order.
+fn conn_counts<'a>(ms: impl IntoIterator<Item = &'a Measurement>) -> Vec<u32> {
+    let mut conns: Vec<u32> = ms.into_iter().map(|m| m.conns).collect();
+    conns.sort_unstable();
+    conns.dedup();
+    conns
+}
+
 /// One target at one workload and connection count.
 struct TargetRow {
     what: &'static str,
@@ -668,9 +671,7 @@ impl TargetRow {
 /// The targets of CPU mode `cpu` against the network measurements.
 fn target_rows(cpu: CpuMode, ms: &[Measurement]) -> Vec<TargetRow> {
     let t = tabulate(ms, throughput);
-    let mut conns: Vec<u32> = ms.iter().map(|m| m.conns).collect();
-    conns.sort_unstable();
-    conns.dedup();
+    let conns = conn_counts(ms);
     let mut rows = Vec::new();
     for target in cpu.targets() {
         for &workload in target.workloads {
@@ -784,9 +785,7 @@ fn modes_markdown(opts: &BenchOptions, runs: &[ModeRun]) -> String {
             "---:|".repeat(modes.len())
         );
         let tables: Vec<Table> = runs.iter().map(|r| tabulate(&r.ms, throughput)).collect();
-        let mut conns: Vec<u32> = runs.iter().flat_map(|r| r.ms.iter().map(|m| m.conns)).collect();
-        conns.sort_unstable();
-        conns.dedup();
+        let conns = conn_counts(runs.iter().flat_map(|r| &r.ms));
         for (w, title, _, _, _) in METRICS {
             for &c in &conns {
                 for (a, b) in [("kwasm", "native"), ("kwasm", "kref"), ("kref", "native")] {
@@ -898,9 +897,7 @@ fn results_json(
 /// kref against native: throughput, and the server vCPU's time per
 /// operation (native's over theirs, so that higher is better in both).
 fn chart_tables(ms: &[Measurement]) -> String {
-    let mut conns: Vec<u32> = ms.iter().map(|m| m.conns).collect();
-    conns.sort_unstable();
-    conns.dedup();
+    let conns = conn_counts(ms);
     let series = &VARIANTS[1..];
     let panels = [
         ("throughput / native's", tabulate(ms, throughput), false),
