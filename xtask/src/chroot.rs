@@ -25,8 +25,9 @@ use crate::apt::{Apt, MIRROR};
 use crate::paths::Paths;
 use crate::process;
 
-/// What every build chroot holds besides what the kernel's headers ask for.
-const BASE_PACKAGES: &[&str] = &["make", "kmod", "binutils"];
+/// What every build chroot holds besides what the kernel's headers ask for
+/// (dkms: the tests build the packaged module with it, as a user's machine does).
+const BASE_PACKAGES: &[&str] = &["make", "kmod", "binutils", "dkms"];
 
 pub struct Chroot {
     pub dir: PathBuf,
@@ -156,6 +157,40 @@ exec chroot "$root" /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$cwd" "$@"
             c.arg(format!("{k}={v}"));
         }
         c.args(argv);
+        Ok(c)
+    }
+}
+
+impl Chroot {
+    /// `script` (sh) run as root in a throwaway copy of the chroot: an
+    /// overlay whose upper layer is `scratch` (emptied first), so that
+    /// installing packages there leaves the chroot itself as it was. Each
+    /// of `binds` appears at the same path inside, as for [`Chroot::command`].
+    pub fn overlay_command(&self, scratch: &Path, binds: &[&Path], script: &str) -> Result<Command> {
+        ensure_root("running in a chroot overlay")?;
+        if scratch.exists() {
+            std::fs::remove_dir_all(scratch)?;
+        }
+        std::fs::create_dir_all(scratch)?;
+        const SETUP: &str = r#"set -e
+lower=$1 scratch=$2 script=$3; shift 3
+mkdir -p "$scratch/upper" "$scratch/work" "$scratch/root"
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$scratch/upper,workdir=$scratch/work" "$scratch/root"
+root=$scratch/root
+for b in "$@"; do
+    mkdir -p "$root$b"
+    mount --bind "$b" "$root$b"
+done
+mount -t proc proc "$root/proc"
+exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 HOME=/root sh -c "$script"
+"#;
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "--", "sh", "-c", SETUP, "sh"]);
+        c.arg(&self.dir).arg(scratch).arg(script);
+        for b in binds {
+            ensure!(b.is_absolute(), "bind mount {} is not an absolute path", b.display());
+            c.arg(b);
+        }
         Ok(c)
     }
 }

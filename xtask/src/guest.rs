@@ -1,6 +1,7 @@
 //! The guest: static binaries, the initramfs, and booting it in QEMU.
 
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,10 +71,20 @@ impl GuestBinaries {
     }
 }
 
-/// `cargo build --release --target x86_64-unknown-linux-musl -p kwasm-cli
-/// -p kwasm-guest-tests -p kwasm-reference -p kwasm-loadgen`, then the
-/// examples (wasm, and the benchmark's servers natively) and the WASI corpus.
+/// [`build_binaries`], then the examples (wasm, and the benchmark's servers
+/// natively) and the WASI corpus.
 pub fn build_guest(paths: &Paths) -> Result<GuestBinaries> {
+    let bins = build_binaries(paths)?;
+    examples::build(paths)?;
+    wasi_corpus::build(paths)?;
+    Ok(bins)
+}
+
+/// `cargo build --release --target x86_64-unknown-linux-musl -p kwasm-cli
+/// -p kwasm-guest-tests -p kwasm-reference -p kwasm-loadgen`: always the
+/// four together (cargo unifies their dependencies' features, so building
+/// one alone would build another `kwasm` and rebuild Wasmtime).
+pub fn build_binaries(paths: &Paths) -> Result<GuestBinaries> {
     eprintln!("xtask: building guest binaries ({MUSL})");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     process::run(
@@ -101,8 +112,6 @@ pub fn build_guest(paths: &Paths) -> Result<GuestBinaries> {
             bail!("cargo built no {}: is the binary still named that way?", b.display());
         }
     }
-    examples::build(paths)?;
-    wasi_corpus::build(paths)?;
     Ok(bins)
 }
 
@@ -300,7 +309,8 @@ pub fn build_initramfs(
             a.dir(dir, 0o755);
         }
         let data = std::fs::read(host).with_context(|| format!("reading {}", host.display()))?;
-        a.file(guest, 0o644, &data);
+        let executable = std::fs::metadata(host)?.permissions().mode() & 0o111 != 0;
+        a.file(guest, if executable { 0o755 } else { 0o644 }, &data);
     }
     a.file(
         "etc/passwd",
@@ -568,6 +578,11 @@ pub fn prepare_with(
         .into_iter()
         .chain(&native)
         .filter(|b| b.is_file())
+        // An extra file at a binary's place replaces it.
+        .filter(|b| {
+            let guest = b.file_name().map(|n| format!("bin/{}", n.to_string_lossy()));
+            !extra.iter().any(|(path, _)| Some(path) == guest.as_ref())
+        })
         .map(PathBuf::as_path)
         .collect();
     let initramfs = paths.initramfs_dir().join(format!("{}-{name}.cpio", k.release));

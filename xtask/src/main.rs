@@ -109,10 +109,12 @@ enum Command {
     /// docs/reliability/boots.tsv, a failed boot's logs and symbolized trace
     /// kept under target/soak/. Exits non-zero if any boot was not clean.
     Soak(SoakArgs),
-    /// Assemble kwasm's DKMS source tree (target/package/kwasm-VERSION/:
-    /// the C glue, Kbuild, dkms.conf and the Rust half prebuilt, so that
-    /// dkms builds kwasm.ko with make, the kernel's compiler and headers
-    /// alone). Not part of `test` yet.
+    /// Build kwasm's Debian packages, target/package/kwasm-dkms_V-1_all.deb
+    /// (the DKMS source tree: C glue, Kbuild, dkms.conf and the Rust half
+    /// prebuilt, so that dkms builds kwasm.ko with make, the kernel's
+    /// compiler and headers alone) and kwasm_V-1_amd64.deb (the static
+    /// command, man pages, completions, udev rule), and check them with
+    /// lintian. `test` builds them too and boots its guests with them.
     Package {
         /// Then build it with dkms against these cached kernels' headers
         /// (comma-separated: 6.1, 6.12), in a scratch dkms tree.

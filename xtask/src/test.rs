@@ -11,7 +11,7 @@ use crate::guest::{self, BootOptions, GuestAction};
 use crate::kernels::{Kernel, KernelLine};
 use crate::paths::Paths;
 use crate::verdict::Outcome;
-use crate::{module, process, setup};
+use crate::{module, package, process, setup};
 
 pub struct TestOptions {
     pub kernels: Vec<KernelLine>,
@@ -191,13 +191,37 @@ pub fn tests_hardened(line: KernelLine) -> bool {
     line == KernelLine::V6_12
 }
 
-fn guest_tests(paths: &Paths, line: KernelLine, opts: &TestOptions, results: &mut Results) {
+/// The Debian packages, built, lintian-checked and unpacked into a scratch
+/// root: the guests then run what a user installs (the module dkms builds
+/// from `kwasm-dkms`, the command from `kwasm`). None if they could not be
+/// built (a failed result says why; the guests are not booted).
+fn packages(paths: &Paths, results: &mut Results) -> Option<package::Unpacked> {
+    match package::build_and_unpack(paths) {
+        Ok(unpacked) => {
+            results.check("package/lintian".into(), package::lintian(&unpacked.debs));
+            Some(unpacked)
+        }
+        Err(e) => {
+            results.add("package/build".into(), Outcome::Fail(format!("{e:#}")));
+            None
+        }
+    }
+}
+
+fn guest_tests(paths: &Paths, line: KernelLine, packaged: &package::Unpacked, opts: &TestOptions, results: &mut Results) {
     let prefix = line.name();
     let prepared = Kernel::installed(paths, line).and_then(|k| {
-        module::build_module(paths, &k)?;
+        package::install_dkms_module(paths, packaged, &k)?;
         results.check(format!("{prefix}/objtool-clean"), module::objtool_verdict(paths, &k));
+        if line.build_chroot().is_some() {
+            // dpkg -i and --purge, maintainer scripts and all, on a Debian
+            // system of this kernel's release (where the rig has one).
+            results.check(format!("{prefix}/package-install-remove"), package::install_remove(paths, &packaged.debs, &k));
+        }
         guest::build_guest(paths)?;
-        guest::prepare(paths, line, &GuestAction::tests_for(line), false, "test")
+        // The packaged command replaces the one built for the guest.
+        let cli = [("bin/kwasm".to_string(), packaged.cli())];
+        guest::prepare_with(paths, line, &GuestAction::tests_for(line), false, "test", &cli)
     });
     let (k, initramfs) = match prepared {
         Ok(p) => p,
@@ -287,8 +311,12 @@ pub fn run_tests(paths: &Paths, opts: &TestOptions) -> Result<i32> {
     if opts.host {
         host_tests(paths, &mut results)?;
     }
-    for &line in &opts.kernels {
-        guest_tests(paths, line, opts, &mut results);
+    if !opts.kernels.is_empty() {
+        if let Some(packaged) = packages(paths, &mut results) {
+            for &line in &opts.kernels {
+                guest_tests(paths, line, &packaged, opts, &mut results);
+            }
+        }
     }
 
     let failed = results.list.iter().filter(|r| r.outcome != Outcome::Pass).count();

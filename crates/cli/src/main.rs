@@ -12,7 +12,9 @@ mod session;
 mod units;
 mod wast;
 
-use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, Parser, Subcommand};
 use device::Device;
 
 /// Run WebAssembly programs inside the Linux kernel (kwasm.ko).
@@ -42,6 +44,15 @@ enum Command {
     /// the compile cache, and a trial run on each engine. Each problem is
     /// printed with what fixes it; exit status 0 only if there is none.
     Check,
+    /// Print the shell completion script for kwasm (packages install it;
+    /// by hand e.g. `kwasm completions bash > /etc/bash_completion.d/kwasm`).
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    /// Write kwasm's man pages (kwasm.1 and kwasm-SUBCOMMAND.1) into DIR:
+    /// how packages make them from these definitions.
+    #[command(hide = true)]
+    Manpages { dir: PathBuf },
 }
 
 fn main() {
@@ -53,6 +64,11 @@ fn main() {
         Command::Wast(args) => wast::wast(args),
         Command::Kill { pid } => ps::kill(pid),
         Command::Check => check::check(),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut visible_command(), "kwasm", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Manpages { dir } => manpages(&dir).map(|()| 0),
     };
     // The exit code is the program's, which may be any i32 (as wasmtime
     // passes proc_exit's code to exit(); the OS keeps the low 8 bits).
@@ -69,5 +85,24 @@ fn version() -> Result<(), device::DeviceError> {
     println!("kwasm {} (ABI {})", env!("CARGO_PKG_VERSION"), kwasm_abi::ABI_VERSION);
     let module = Device::open()?.version()?;
     println!("kwasm.ko {} (ABI {})", module.version, module.abi_version);
+    Ok(())
+}
+
+/// The command line without its hidden subcommands, which clap_complete
+/// would otherwise offer (the top level has no arguments of its own).
+fn visible_command() -> clap::Command {
+    let full = Cli::command();
+    let mut visible = clap::Command::new("kwasm")
+        .about(full.get_about().cloned().unwrap_or_default())
+        .version(env!("CARGO_PKG_VERSION"));
+    for sub in full.get_subcommands().filter(|s| !s.is_hide_set()) {
+        visible = visible.subcommand(sub.clone());
+    }
+    visible
+}
+
+fn manpages(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)?;
     Ok(())
 }

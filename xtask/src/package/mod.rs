@@ -1,4 +1,5 @@
-//! `cargo xtask package`: kwasm's DKMS source tree (issue #16), what
+//! `cargo xtask package`: kwasm's DKMS source tree and Debian packages
+//! (issue #16). The tree is what
 //! `dkms add/build/install` needs to build kwasm.ko for any installed
 //! kernel with headers and no Rust toolchain: the C glue, Kbuild, and the
 //! Rust half prebuilt as Kbuild `_shipped` staticlibs. The Rust half uses
@@ -8,6 +9,12 @@
 //! against cached kernels' headers, in a scratch dkms tree (nothing under
 //! /var/lib/dkms), and each module is checked as `build-module` checks its
 //! own (vermagic, no warning or objtool complaint in the build log).
+//! `cargo xtask test` builds the packages, unpacks them into a scratch
+//! root and boots every kernel with the module dkms built from there.
+
+mod deb;
+
+pub use deb::{lintian, unpack, Debs};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +22,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 use crate::apt::Apt;
+use crate::chroot::Chroot;
 use crate::kernels::{Kernel, KernelLine};
 use crate::module;
 use crate::paths::Paths;
@@ -89,14 +97,9 @@ pub fn dkms_tree(paths: &Paths) -> Result<(PathBuf, String)> {
 }
 
 /// `dkms add` and `dkms build` of `tree` (kwasm `version`) for `k`, in a
-/// scratch dkms tree; returns the module dkms built.
+/// scratch dkms tree, where the kernel's own compiler lives; returns the
+/// dkms tree's directory for this build (`module/kwasm.ko`, `log/make.log`).
 pub fn dkms_build(paths: &Paths, tree: &Path, version: &str, k: &Kernel) -> Result<PathBuf> {
-    if k.line.build_chroot().is_some() {
-        bail!(
-            "{}: its compiler is not the host's (the rig builds it in a chroot); dkms builds here only for 6.x",
-            k.release
-        );
-    }
     let dkms_tree = paths.target.join("package/dkms").join(&k.release);
     if dkms_tree.exists() {
         std::fs::remove_dir_all(&dkms_tree)?;
@@ -104,21 +107,43 @@ pub fn dkms_build(paths: &Paths, tree: &Path, version: &str, k: &Kernel) -> Resu
     std::fs::create_dir_all(&dkms_tree)?;
     // dkms takes its source from <sourcetree>/<name>-<version>: the tree.
     let source_tree = tree.parent().context("the DKMS tree has no parent")?;
-    let dkms = |action: &str| {
-        let mut c = Command::new("dkms");
-        c.arg(action)
-            .args(["-m", "kwasm", "-v", version, "-k", &k.release])
-            .arg("--dkmstree")
-            .arg(&dkms_tree)
-            .arg("--sourcetree")
-            .arg(source_tree)
-            .arg("--kernelsourcedir")
-            .arg(k.kdir());
-        c
+    let kdir = k.kdir();
+    let dkms = |action: &str| -> Result<Command> {
+        let argv: Vec<String> = [
+            "dkms",
+            action,
+            "-m",
+            "kwasm",
+            "-v",
+            version,
+            "-k",
+            &k.release,
+            "--dkmstree",
+            &dkms_tree.display().to_string(),
+            "--sourcetree",
+            &source_tree.display().to_string(),
+            "--kernelsourcedir",
+            &kdir.display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        match k.line.build_chroot() {
+            None => {
+                let mut c = Command::new(&argv[0]);
+                c.args(&argv[1..]);
+                Ok(c)
+            }
+            Some(release) => {
+                // Its base packages include dkms.
+                let chroot = Chroot::ensure(paths, release, &[])?;
+                chroot.command(&[&dkms_tree, source_tree, &k.dir], &dkms_tree, &[], &argv)
+            }
+        }
     };
     eprintln!("xtask: dkms build of kwasm {version} for {}", k.release);
     for action in ["add", "build"] {
-        let mut cmd = dkms(action);
+        let mut cmd = dkms(action)?;
         let out = process::output(&mut cmd)?;
         if !out.status.success() {
             let log = dkms_tree.join(format!("kwasm/{version}/build/make.log"));
@@ -141,21 +166,113 @@ pub fn dkms_build(paths: &Paths, tree: &Path, version: &str, k: &Kernel) -> Resu
     if !complaints.is_empty() {
         bail!("dkms built kwasm.ko for {} with complaints:\n{}", k.release, complaints.join("\n"));
     }
-    let ko = built.join("module/kwasm.ko");
-    module::check_vermagic(&ko, &k.release)?;
-    eprintln!("xtask: dkms built {}", ko.display());
+    module::check_vermagic(&built.join("module/kwasm.ko"), &k.release)?;
+    eprintln!("xtask: dkms built {}", built.join("module/kwasm.ko").display());
+    Ok(built)
+}
+
+/// The packages, built, checked by lintian and unpacked for the tests.
+pub struct Unpacked {
+    pub debs: Debs,
+    /// Where both packages' files lie (`usr/src/kwasm-VERSION`, `usr/bin/kwasm`).
+    pub root: PathBuf,
+}
+
+impl Unpacked {
+    pub fn tree(&self) -> PathBuf {
+        self.root.join(format!("usr/src/kwasm-{}", self.debs.version))
+    }
+
+    pub fn cli(&self) -> PathBuf {
+        self.root.join("usr/bin/kwasm")
+    }
+}
+
+/// Both packages from this checkout: the DKMS tree and the static command
+/// (built for musl, as the guests run it).
+pub fn build_packages(paths: &Paths) -> Result<Debs> {
+    let (tree, version) = dkms_tree(paths)?;
+    let cli = crate::guest::build_binaries(paths)?.kwasm;
+    deb::build_debs(paths, &tree, &version, &cli)
+}
+
+/// [`build_packages`], then `dpkg-deb -x` of both into
+/// `<target>/package/root`.
+pub fn build_and_unpack(paths: &Paths) -> Result<Unpacked> {
+    Apt::default().ensure_installed(&["dkms", "lintian"])?;
+    let debs = build_packages(paths)?;
+    let root = paths.target.join("package/root");
+    unpack(&debs, &root)?;
+    Ok(Unpacked { debs, root })
+}
+
+/// The module dkms builds from the unpacked `kwasm-dkms` for `k`, put where
+/// the rig's own build puts its module (`<target>/kmod/<release>/`, with
+/// its make.log for the objtool verdict), so that the guest boots with it.
+pub fn install_dkms_module(paths: &Paths, unpacked: &Unpacked, k: &Kernel) -> Result<PathBuf> {
+    let built = dkms_build(paths, &unpacked.tree(), &unpacked.debs.version, k)?;
+    let out_dir = paths.kmod_out(&k.release);
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::copy(built.join("log/make.log"), out_dir.join("make.log"))?;
+    let ko = out_dir.join("kwasm.ko");
+    std::fs::copy(built.join("module/kwasm.ko"), &ko)?;
     Ok(ko)
+}
+
+/// Installs both packages with dpkg, as a user would, on a Debian system
+/// of `k`'s line (its build chroot, through an overlay: nothing persists)
+/// with `k`'s headers at /lib/modules/<release>/build: the postinst must
+/// leave kwasm.ko of this version installed by dkms, the command, its man
+/// page and completions in place; purging both must take every file away
+/// again, the module included (prerm's `dkms remove`).
+pub fn install_remove(paths: &Paths, debs: &Debs, k: &Kernel) -> Result<(), String> {
+    let Some(release) = k.line.build_chroot() else {
+        return Err(format!("{}: the install test needs a chroot of its Debian release", k.release));
+    };
+    let run = || -> Result<std::process::Output> {
+        let chroot = Chroot::ensure(paths, release, &[])?;
+        let dir = debs.dkms.parent().context("no package directory")?;
+        let (dkms_deb, cli_deb) = (debs.dkms.display().to_string(), debs.cli.display().to_string());
+        let (r, v, kdir) = (&k.release, &debs.version, k.kdir().display().to_string());
+        let script = format!(
+            "set -ex\n\
+             mkdir -p /lib/modules/{r} && ln -s {kdir} /lib/modules/{r}/build\n\
+             dpkg -i {dkms_deb} {cli_deb}\n\
+             dkms status kwasm\n\
+             test \"$(modinfo -F version /lib/modules/{r}/updates/dkms/kwasm.ko)\" = {v}\n\
+             test \"$(kwasm --version)\" = \"kwasm {v}\"\n\
+             test -s /usr/share/man/man1/kwasm-run.1.gz && test -s /usr/share/bash-completion/completions/kwasm\n\
+             dpkg --purge kwasm kwasm-dkms\n\
+             test ! -e /lib/modules/{r}/updates/dkms/kwasm.ko && test ! -e /usr/src/kwasm-{v} && test ! -e /usr/bin/kwasm\n\
+             test -z \"$(dkms status kwasm)\"\n\
+             echo KWASM-INSTALL-REMOVE-OK\n"
+        );
+        let scratch = paths.target.join("package/install").join(&k.release);
+        let mut cmd = chroot.overlay_command(&scratch, &[dir, &k.dir], &script)?;
+        let out = process::output(&mut cmd)?;
+        // The overlay's upper layer is what the install left: not wanted.
+        let _ = std::fs::remove_dir_all(&scratch);
+        Ok(out)
+    };
+    let out = run().map_err(|e| format!("{e:#}"))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() && text.contains("KWASM-INSTALL-REMOVE-OK") {
+        Ok(())
+    } else {
+        Err(format!("installing and purging the packages on {} failed:\n{text}", k.release))
+    }
 }
 
 /// `cargo xtask package [--dkms-build K,...]`.
 pub fn package(paths: &Paths, dkms_kernels: &[KernelLine]) -> Result<()> {
-    let (tree, version) = dkms_tree(paths)?;
-    if dkms_kernels.is_empty() {
-        return Ok(());
-    }
-    Apt::default().ensure_installed(&["dkms"])?;
+    let unpacked = build_and_unpack(paths)?;
+    lintian(&unpacked.debs).map_err(anyhow::Error::msg)?;
     for k in crate::setup::setup(paths, dkms_kernels)? {
-        dkms_build(paths, &tree, &version, &k)?;
+        dkms_build(paths, &unpacked.tree(), &unpacked.debs.version, &k)?;
+        if k.line.build_chroot().is_some() {
+            install_remove(paths, &unpacked.debs, &k).map_err(anyhow::Error::msg)?;
+            eprintln!("xtask: installed and purged both packages on {}", k.release);
+        }
     }
     Ok(())
 }
@@ -180,7 +297,7 @@ mod tests {
 
     #[test]
     fn the_tree_ships_what_kbuild_uses() {
-        let kbuild = include_str!("../../kmod/Kbuild");
+        let kbuild = include_str!("../../../kmod/Kbuild");
         for object in ["kwasm_glue.o", "kwasm_fs_glue.o", "kwasm_net_glue.o", "kwasm_guard_glue.o", "kwasm_fiber.o"] {
             let source = object.replace(".o", if object == "kwasm_fiber.o" { ".S" } else { ".c" });
             assert!(kbuild.contains(object) && SOURCES.contains(&source.as_str()), "{source}");
