@@ -35,13 +35,15 @@ pub struct Debs {
     pub version: String,
 }
 
-/// `/etc/udev/rules.d`-style rule: the security model wants /dev/kwasm
-/// root's alone (the module also demands CAP_SYS_ADMIN at open); the rule
-/// keeps a distribution's catch-all rule for misc devices from loosening it.
+/// /usr/lib/udev/rules.d/60-kwasm.rules: the security model wants
+/// /dev/kwasm root's alone (the module also demands CAP_SYS_ADMIN at open);
+/// the rule keeps a distribution's catch-all rule for misc devices from
+/// loosening it. (An administrator's rule in /etc/udev/rules.d wins.)
 const UDEV_RULE: &str = "# kwasm: /dev/kwasm runs code in the kernel; it stays root's alone.\n\
 # (kwasm.ko also requires CAP_SYS_ADMIN of whoever opens it.)\n\
 SUBSYSTEM==\"misc\", KERNEL==\"kwasm\", OWNER=\"root\", GROUP=\"root\", MODE=\"0600\"\n";
 
+/// /usr/lib/modules-load.d/kwasm.conf, loading nothing as shipped.
 const MODULES_LOAD: &str = "# Load kwasm.ko at boot: remove the # below. (Without it, load it\n\
 # when wanted with `modprobe kwasm`.)\n\
 #kwasm\n";
