@@ -126,8 +126,41 @@ impl Chroot {
     /// the command's mount namespace.
     pub fn command(&self, binds: &[&Path], cwd: &Path, env: &[(&str, String)], argv: &[String]) -> Result<Command> {
         ensure_root("building in a chroot")?;
+        self.in_namespace(None, binds, cwd, env, argv)
+    }
+
+    /// `script` (sh) run as [`Chroot::command`] runs its command, but in a
+    /// throwaway copy of the chroot: an overlay whose upper layer is
+    /// `scratch` (emptied first), so that installing packages there leaves
+    /// the chroot itself as it was.
+    pub fn overlay_command(&self, scratch: &Path, binds: &[&Path], script: &str) -> Result<Command> {
+        ensure_root("running in a chroot overlay")?;
+        if scratch.exists() {
+            std::fs::remove_dir_all(scratch)?;
+        }
+        std::fs::create_dir_all(scratch)?;
+        let argv = ["sh".to_string(), "-c".to_string(), script.to_string()];
+        self.in_namespace(Some(scratch), binds, Path::new("/"), &[], &argv)
+    }
+
+    /// The `unshare` command both of the above are: a private mount
+    /// namespace, the overlay if any, the bind mounts and /proc, then
+    /// `argv` chrooted.
+    fn in_namespace(
+        &self,
+        overlay: Option<&Path>,
+        binds: &[&Path],
+        cwd: &Path,
+        env: &[(&str, String)],
+        argv: &[String],
+    ) -> Result<Command> {
         const SCRIPT: &str = r#"set -e
-root=$1; shift
+root=$1 overlay=$2; shift 2
+if [ -n "$overlay" ]; then
+    mkdir -p "$overlay/upper" "$overlay/work" "$overlay/root"
+    mount -t overlay overlay -o "lowerdir=$root,upperdir=$overlay/upper,workdir=$overlay/work" "$overlay/root"
+    root=$overlay/root
+fi
 while [ "$1" != "--" ]; do
     mkdir -p "$root$1"
     mount --bind "$1" "$root$1"
@@ -140,7 +173,7 @@ exec chroot "$root" /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$cwd" "$@"
 "#;
         let mut c = Command::new("unshare");
         c.args(["--mount", "--propagation", "private", "--", "sh", "-c", SCRIPT, "sh"]);
-        c.arg(&self.dir);
+        c.arg(&self.dir).arg(overlay.unwrap_or(Path::new("")));
         for b in binds {
             ensure!(b.is_absolute(), "bind mount {} is not an absolute path", b.display());
             c.arg(b);
@@ -157,40 +190,6 @@ exec chroot "$root" /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$cwd" "$@"
             c.arg(format!("{k}={v}"));
         }
         c.args(argv);
-        Ok(c)
-    }
-}
-
-impl Chroot {
-    /// `script` (sh) run as root in a throwaway copy of the chroot: an
-    /// overlay whose upper layer is `scratch` (emptied first), so that
-    /// installing packages there leaves the chroot itself as it was. Each
-    /// of `binds` appears at the same path inside, as for [`Chroot::command`].
-    pub fn overlay_command(&self, scratch: &Path, binds: &[&Path], script: &str) -> Result<Command> {
-        ensure_root("running in a chroot overlay")?;
-        if scratch.exists() {
-            std::fs::remove_dir_all(scratch)?;
-        }
-        std::fs::create_dir_all(scratch)?;
-        const SETUP: &str = r#"set -e
-lower=$1 scratch=$2 script=$3; shift 3
-mkdir -p "$scratch/upper" "$scratch/work" "$scratch/root"
-mount -t overlay overlay -o "lowerdir=$lower,upperdir=$scratch/upper,workdir=$scratch/work" "$scratch/root"
-root=$scratch/root
-for b in "$@"; do
-    mkdir -p "$root$b"
-    mount --bind "$b" "$root$b"
-done
-mount -t proc proc "$root/proc"
-exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 HOME=/root sh -c "$script"
-"#;
-        let mut c = Command::new("unshare");
-        c.args(["--mount", "--propagation", "private", "--", "sh", "-c", SETUP, "sh"]);
-        c.arg(&self.dir).arg(scratch).arg(script);
-        for b in binds {
-            ensure!(b.is_absolute(), "bind mount {} is not an absolute path", b.display());
-            c.arg(b);
-        }
         Ok(c)
     }
 }
