@@ -1149,8 +1149,11 @@ fn bench_on(paths: &Paths, opts: &BenchOptions, kref: &Path, cpu: CpuMode, out: 
             let nm = process::stdout_of(Command::new("nm").arg("--defined-only").arg(&vmlinux))?;
             let symbols = profile::Symbols::load(&nm, &r.verdict.guest_output)?;
             std::fs::create_dir_all(&out)?;
-            std::fs::write(out.join("profile.tsv"), profile::tsv(samples, &symbols))?;
-            Some(profile::markdown(samples, &symbols, SERVER_CPU))
+            std::fs::write(out.join("profile.tsv"), profile::tsv(&samples.all, &symbols))?;
+            Some(
+                profile::markdown(&samples.all, &symbols, SERVER_CPU)
+                    + &profile::windows_markdown(&samples.windows, &symbols),
+            )
         }
         None => None,
     };

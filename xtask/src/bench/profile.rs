@@ -11,6 +11,12 @@
 //! (tests/guest/src/bench/mod.rs): the module's symbols and the kernel's
 //! `_text`. Samples in user space are only counted.
 //!
+//! Every sample also goes to the measurement window it fell in: the guest
+//! prints `KWASM-BENCH-WINDOW <variant> <workload> <conns>` when one starts
+//! and its `KWASM-BENCH` result line when it ends, and the sampler follows
+//! the console log as it grows. So the report can say where one variant's
+//! server (say kwasm's HTTP server) spends its time, apart from the others.
+//!
 //! Each sample stops the machine (`stop`, `cont`): only then is a TCG
 //! vCPU's instruction pointer exact (the start of the translation block it
 //! was about to run). The guest's clock stops with it, so the samples do
@@ -18,7 +24,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,8 +36,9 @@ use anyhow::{Context, Result};
 
 /// Samples between two requests: the monitor's own round trip is most of it.
 const INTERVAL: Duration = Duration::from_micros(500);
-/// Functions shown.
+/// Functions shown for the whole run, and for each window.
 const TOP: usize = 40;
+const TOP_PER_WINDOW: usize = 12;
 /// Kernel addresses start here (x86-64, 4- and 5-level paging alike).
 const KERNEL_START: u64 = 0xffff_8000_0000_0000;
 /// The kernel image's 1 GiB (KASLR moves it within): everything from
@@ -49,10 +56,70 @@ pub struct Samples {
     pub idle: u64,
 }
 
+/// The whole run's samples, and those of each measurement window by
+/// `<variant> <workload>` (every connection count together).
+#[derive(Default)]
+pub struct Profile {
+    pub all: Samples,
+    pub windows: BTreeMap<String, Samples>,
+}
+
+impl Samples {
+    fn count(&mut self, seen: &Seen) {
+        match *seen {
+            Seen::Idle => self.idle += 1,
+            Seen::At(rip) if rip >= KERNEL_START => *self.kernel.entry(rip).or_default() += 1,
+            Seen::At(_) => self.user += 1,
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.kernel.values().sum::<u64>() + self.user + self.idle
+    }
+}
+
+/// Follows the guest's console log as it grows: which measurement window
+/// is open.
+struct Windows {
+    log: PathBuf,
+    read: u64,
+    partial: Vec<u8>,
+    open: Option<String>,
+}
+
+impl Windows {
+    fn update(&mut self) {
+        let Ok(mut f) = std::fs::File::open(&self.log) else { return };
+        if f.seek(SeekFrom::Start(self.read)).is_err() {
+            return;
+        }
+        let mut new = Vec::new();
+        let Ok(n) = f.read_to_end(&mut new) else { return };
+        self.read += n as u64;
+        self.partial.extend_from_slice(&new);
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            self.see(String::from_utf8_lossy(&line).trim());
+        }
+    }
+
+    fn see(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix("KWASM-BENCH-WINDOW ") {
+            let mut w = rest.split_whitespace();
+            self.open = match (w.next(), w.next()) {
+                (Some(variant), Some(workload)) => Some(format!("{variant} {workload}")),
+                _ => None,
+            };
+        } else if line.starts_with("KWASM-BENCH ") {
+            self.open = None;
+        }
+    }
+}
+
 /// The sampler, running while the guest does.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Samples>,
+    thread: JoinHandle<Profile>,
 }
 
 /// QEMU's arguments for the monitor socket the sampler reads.
@@ -68,7 +135,7 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut samples = Samples::default();
+            let mut profile = Profile::default();
             while !flag.load(Ordering::Relaxed) {
                 let log = std::fs::read(&serial_log).unwrap_or_default();
                 if log.windows(start.len()).any(|w| w == start.as_bytes()) {
@@ -76,15 +143,21 @@ impl Sampler {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
+            let mut windows = Windows {
+                log: serial_log,
+                read: 0,
+                partial: Vec::new(),
+                open: None,
+            };
             if let Some(stream) = connect(&socket, &flag) {
-                sample(stream, cpu, &flag, &mut samples);
+                sample(stream, cpu, &flag, &mut windows, &mut profile);
             }
-            samples
+            profile
         });
         Sampler { stop, thread }
     }
 
-    pub fn finish(self) -> Samples {
+    pub fn finish(self) -> Profile {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
     }
@@ -101,7 +174,7 @@ fn connect(socket: &Path, stop: &AtomicBool) -> Option<UnixStream> {
     None
 }
 
-fn sample(stream: UnixStream, cpu: u32, stop: &AtomicBool, samples: &mut Samples) {
+fn sample(stream: UnixStream, cpu: u32, stop: &AtomicBool, windows: &mut Windows, profile: &mut Profile) {
     let Ok(mut writer) = stream.try_clone() else { return };
     let mut reader = BufReader::new(stream);
     if read_to_prompt(&mut reader).is_err() {
@@ -117,13 +190,14 @@ fn sample(stream: UnixStream, cpu: u32, stop: &AtomicBool, samples: &mut Samples
         // code. The guest's clock stops with it.
         let Some(_) = ask(b"stop\n") else { return };
         let reply = ask(b"info registers -a\n");
+        // While stopped, the console log holds all the guest printed.
+        windows.update();
         let Some(_) = ask(b"cont\n") else { return };
         let Some(reply) = reply else { return };
-        if let Some(s) = parse_registers(&reply, cpu) {
-            match s {
-                Seen::Idle => samples.idle += 1,
-                Seen::At(rip) if rip >= KERNEL_START => *samples.kernel.entry(rip).or_default() += 1,
-                Seen::At(_) => samples.user += 1,
+        if let Some(seen) = parse_registers(&reply, cpu) {
+            profile.all.count(&seen);
+            if let Some(window) = &windows.open {
+                profile.windows.entry(window.clone()).or_default().count(&seen);
             }
         }
         std::thread::sleep(INTERVAL);
@@ -217,10 +291,6 @@ fn text_symbol(line: &str) -> Option<(u64, String)> {
 
 /// The report's section: the vCPU's time by function.
 pub fn markdown(samples: &Samples, symbols: &Symbols, cpu: u32) -> String {
-    let mut by_fn: BTreeMap<&str, u64> = BTreeMap::new();
-    for (&rip, &n) in &samples.kernel {
-        *by_fn.entry(symbols.name(rip)).or_default() += n;
-    }
     let kernel: u64 = samples.kernel.values().sum();
     let total = kernel + samples.user + samples.idle;
     let mut md = format!(
@@ -231,17 +301,77 @@ pub fn markdown(samples: &Samples, symbols: &Symbols, cpu: u32) -> String {
          | samples | % of the kernel's | function |\n|---:|---:|---|\n",
         kernel, samples.user, samples.idle
     );
-    let mut ranked: Vec<(&str, u64)> = by_fn.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    for (name, n) in ranked.into_iter().take(TOP) {
-        let _ = writeln!(
-            md,
-            "| {n} | {:.1} | `{}` |",
-            100.0 * n as f64 / kernel.max(1) as f64,
-            name.replace('|', "\\|")
-        );
+    for (name, n) in ranked(samples, symbols).into_iter().take(TOP) {
+        let _ = writeln!(md, "| {n} | {:.1} | `{}` |", percent(n, kernel), name.replace('|', "\\|"));
     }
     md
+}
+
+/// The report's section for the measurement windows: where each variant's
+/// time went, workload by workload, then each window's top functions.
+pub fn windows_markdown(windows: &BTreeMap<String, Samples>, symbols: &Symbols) -> String {
+    let mut md = String::from(
+        "\n## Profile by measurement window\n\nThe same samples, each counted in the window \
+         (variant and workload, every connection count together) it fell in. Shares of the \
+         window's samples: idle, user space, wasm code (vmalloc'd: kwasm's compiled wasm and \
+         its trampolines), kwasm.ko, bench/kref's module, the rest of the kernel (the network \
+         stack, the scheduler, ...).\n\n\
+         | window | samples | idle % | user % | wasm code % | kwasm.ko % | kref % | kernel % |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (window, samples) in windows {
+        let total = samples.total();
+        let (mut wasm, mut kwasm, mut kref, mut kernel) = (0, 0, 0, 0);
+        for (&rip, &n) in &samples.kernel {
+            let name = symbols.name(rip);
+            let bucket = if rip < KERNEL_TEXT {
+                &mut wasm
+            } else if name.ends_with(" [kwasm]") {
+                &mut kwasm
+            } else if name.ends_with(" [kwasm_bench_ref]") {
+                &mut kref
+            } else {
+                &mut kernel
+            };
+            *bucket += n;
+        }
+        let _ = writeln!(
+            md,
+            "| {window} | {total} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            percent(samples.idle, total),
+            percent(samples.user, total),
+            percent(wasm, total),
+            percent(kwasm, total),
+            percent(kref, total),
+            percent(kernel, total)
+        );
+    }
+    for (window, samples) in windows {
+        let total = samples.total();
+        let _ = write!(
+            md,
+            "\n### {window}\n\n| samples | % of the window's | function |\n|---:|---:|---|\n"
+        );
+        for (name, n) in ranked(samples, symbols).into_iter().take(TOP_PER_WINDOW) {
+            let _ = writeln!(md, "| {n} | {:.1} | `{}` |", percent(n, total), name.replace('|', "\\|"));
+        }
+    }
+    md
+}
+
+/// The kernel's samples by function, most first.
+fn ranked<'a>(samples: &Samples, symbols: &'a Symbols) -> Vec<(&'a str, u64)> {
+    let mut by_fn: BTreeMap<&str, u64> = BTreeMap::new();
+    for (&rip, &n) in &samples.kernel {
+        *by_fn.entry(symbols.name(rip)).or_default() += n;
+    }
+    let mut ranked: Vec<(&str, u64)> = by_fn.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    ranked
+}
+
+fn percent(n: u64, of: u64) -> f64 {
+    100.0 * n as f64 / of.max(1) as f64
 }
 
 /// Every kernel address sampled and how often, most first, named: the
@@ -298,5 +428,36 @@ mod tests {
         let md = markdown(&samples, &syms, 1);
         assert!(md.contains("10 samples"), "{md}");
         assert!(md.contains("| 3 | 75.0 | `helper` |"), "{md}");
+        let windows = BTreeMap::from([("kwasm http-keepalive".to_string(), samples)]);
+        let md = windows_markdown(&windows, &syms);
+        // 10 samples: 4 idle, 2 user, kwasm.ko 1, the kernel 3.
+        assert!(md.contains("| kwasm http-keepalive | 10 | 40.0 | 20.0 | 0.0 | 10.0 | 0.0 | 30.0 |"), "{md}");
+        assert!(md.contains("### kwasm http-keepalive"), "{md}");
+        assert!(md.contains("| 3 | 30.0 | `helper` |"), "{md}");
+    }
+
+    #[test]
+    fn windows_follow_the_console() {
+        let dir = std::env::temp_dir().join(format!("kwasm-profile-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("serial.log");
+        std::fs::write(&log, "boot\r\nKWASM-BENCH-WINDOW kwasm echo-pingpong 16\r\nKWASM-BEN").unwrap();
+        let mut w = Windows {
+            log: log.clone(),
+            read: 0,
+            partial: Vec::new(),
+            open: None,
+        };
+        w.update();
+        assert_eq!(w.open.as_deref(), Some("kwasm echo-pingpong"));
+        // The result line ends the window, once it is whole.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(b"CH 1 kwasm echo-pingpong 16 ok {}").unwrap();
+        w.update();
+        assert_eq!(w.open.as_deref(), Some("kwasm echo-pingpong"));
+        f.write_all(b"\r\n").unwrap();
+        w.update();
+        assert_eq!(w.open, None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

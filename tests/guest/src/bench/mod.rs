@@ -22,6 +22,9 @@
 //! KWASM-BENCH <rep> <variant> <workload> <conns> FAIL <why>
 //! ```
 //!
+//! each after a `KWASM-BENCH-WINDOW <variant> <workload> <conns>` line
+//! that says the measurement started (the profiler's window).
+//!
 //! and `KWASM-TEST` markers for what must hold around them: every server
 //! ended on SIGTERM, the in-kernel reference stops with connections open
 //! (one blocked in send) and releases every socket, and its module unloads.
@@ -466,6 +469,10 @@ pub fn main(args: &[String]) -> ExitCode {
             for w in WORKLOADS.iter().filter(|w| w.program == program) {
                 for &conns in &opts.conns {
                     for &vi in &order {
+                        // `--profile` counts the samples from here to the
+                        // result line as this variant's (xtask/src/bench/profile.rs).
+                        println!("KWASM-BENCH-WINDOW {} {} {conns}", VARIANTS[vi].name, w.name);
+                        let _ = std::io::stdout().flush();
                         let result = match &mut servers[vi] {
                             Err(why) => Err(why.clone()),
                             Ok(s) => match s.server.ended() {
