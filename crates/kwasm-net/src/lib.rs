@@ -12,6 +12,8 @@
 //! * [`Poller`] is epoll: register fds with an [`Interest`], a `u64` token
 //!   and a [`Mode`], then [`wait`](Poller::wait) fills [`Events`]. A wait
 //!   costs O(ready fds), not O(registered).
+//! * [`Batch`] runs sends, receives and a wait in one call: a server's
+//!   "send the replies, then wait" crosses into kwasm.ko once.
 //! * Errors are [`std::io::Error`]s carrying the platform's errno (a WASI
 //!   errno on wasm), so [`io::Error::kind`] means the same on both:
 //!   `WouldBlock` for a non-blocking call that would wait, `Interrupted`
@@ -41,6 +43,7 @@
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
+mod batch;
 mod poll;
 mod socket;
 
@@ -55,6 +58,7 @@ mod sys;
 #[cfg(not(any(target_os = "wasi", all(target_os = "linux", not(target_family = "wasm")))))]
 compile_error!("kwasm-net supports wasm32-wasip1 (the kwasm_net imports) and Linux (libc and epoll)");
 
+pub use batch::Batch;
 pub use poll::{Event, Events, Interest, Iter, Mode, Poller};
 pub use socket::{TcpListener, TcpStream};
 

@@ -96,6 +96,11 @@ impl Poller {
         sys::poller_ctl(self.0, Ctl::Delete, fd, 0, 0)
     }
 
+    /// The handle (a [`Batch`](crate::Batch)'s wait names it).
+    pub(crate) fn handle(&self) -> i32 {
+        self.0
+    }
+
     /// Waits until a registered fd is ready or `timeout` (`None`: no limit)
     /// passes, and puts up to `events.capacity()` events into `events`,
     /// replacing what it held. Returns how many, 0 if the time ran out.
@@ -196,6 +201,15 @@ impl Events {
     /// The events of the last wait.
     pub fn iter(&self) -> Iter<'_> {
         Iter(self.raw[..self.len].iter())
+    }
+
+    /// For a [`Batch`](crate::Batch)'s wait: where the host writes.
+    pub(crate) fn raw_mut(&mut self) -> &mut [sys::RawEvent] {
+        &mut self.raw
+    }
+
+    pub(crate) fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.raw.len());
     }
 }
 

@@ -2,7 +2,7 @@
 //! semantics `docs/kwasm_net.md` promises for both (kwasm.ko's are checked
 //! by the guest tests against the same expectations).
 
-use kwasm_net::{Event, Events, Interest, Mode, Poller, TcpListener, TcpStream};
+use kwasm_net::{Batch, Event, Events, Interest, Mode, Poller, TcpListener, TcpStream};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
@@ -471,4 +471,64 @@ fn raw_fd_round_trip() {
     // SAFETY: as above.
     let server = unsafe { TcpStream::from_raw_fd(fd) };
     assert_eq!(server.local_addr().unwrap(), addr);
+}
+
+#[test]
+fn a_batch_sends_then_waits_in_one_call() {
+    let (client, server) = pair();
+    let poller = Poller::new().unwrap();
+    poller.add(client.as_raw_fd(), Interest::READABLE, 7, Mode::Level).unwrap();
+    let mut events = Events::with_capacity(8);
+    let mut batch = Batch::new();
+    let send = batch.send(&server, b"hello");
+    let wait = batch.wait(&poller, &mut events, LONG);
+    assert_eq!(batch.submit().unwrap(), 2);
+    assert_eq!(batch.result(send).unwrap().unwrap(), 5);
+    // The wait saw the reply it came after.
+    assert_eq!(batch.result(wait).unwrap().unwrap(), 1);
+    assert_eq!(events.iter().map(|e| (e.token, e.readable)).collect::<Vec<_>>(), [(7, true)]);
+    let mut buf = [0u8; 16];
+    let mut batch = Batch::new();
+    let recv = batch.recv(&client, &mut buf);
+    assert_eq!(batch.submit().unwrap(), 1);
+    assert_eq!(batch.result(recv).unwrap().unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+}
+
+#[test]
+fn a_batch_stops_after_a_failed_op() {
+    let (client, _server) = pair();
+    client.set_nonblocking(true).unwrap();
+    let poller = Poller::new().unwrap();
+    let mut events = Events::with_capacity(8);
+    let mut buf = [0u8; 16];
+    let mut batch = Batch::new();
+    let recv = batch.recv(&client, &mut buf);
+    let wait = batch.wait(&poller, &mut events, LONG);
+    let started = Instant::now();
+    // Nothing to read: the receive fails and the wait never runs (so it
+    // did not sit out its timeout).
+    assert_eq!(batch.submit().unwrap(), 1);
+    assert_eq!(batch.result(recv).unwrap().unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert!(batch.result(wait).is_none());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(events.is_empty());
+    // An empty batch runs nothing.
+    assert_eq!(Batch::new().submit().unwrap(), 0);
+}
+
+#[test]
+fn a_batch_stops_after_a_short_send() {
+    let (client, server) = pair();
+    server.set_nonblocking(true).unwrap();
+    // More than the socket buffers hold while the client reads nothing.
+    let big = vec![7u8; 64 << 20];
+    let mut batch = Batch::new();
+    let first = batch.send(&server, &big);
+    let second = batch.send(&server, b"never");
+    assert_eq!(batch.submit().unwrap(), 1);
+    let sent = batch.result(first).unwrap().unwrap();
+    assert!(sent > 0 && sent < big.len(), "sent {sent}");
+    assert!(batch.result(second).is_none());
+    drop(client);
 }

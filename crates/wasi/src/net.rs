@@ -29,6 +29,7 @@ pub const FUNCTIONS: &[&str] = &[
     "poller_ctl",
     "poller_wait",
     "poller_close",
+    "submit",
 ];
 
 /// `socket`'s family argument.
@@ -91,6 +92,107 @@ pub const MAX_POLLERS: usize = 64;
 /// Events one `poller_wait` returns at most (a larger `max_events` is
 /// capped, so a wait's work stays bounded).
 pub const MAX_EVENTS: u32 = 1024;
+
+/// `submit`: operations that run one after another in one call, so that a
+/// server's "send the replies, then wait" crosses into the host once.
+pub mod batch {
+    /// The operations, in an Op's first field.
+    pub const SEND: u32 = 1;
+    pub const RECV: u32 = 2;
+    pub const POLLER_WAIT: u32 = 3;
+    /// Bytes of an Op in guest memory.
+    pub const OP_SIZE: u32 = 32;
+    /// Ops one `submit` takes at most.
+    pub const MAX_OPS: u32 = 64;
+    /// Where an Op's result goes (offset in the Op).
+    pub const RESULT_OFFSET: u32 = 20;
+}
+
+/// One operation of a `submit` batch, decoded (docs/kwasm_net.md, "Op").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchOp {
+    Send { fd: u32, buf: u32, len: u32, flags: i32 },
+    Recv { fd: u32, buf: u32, len: u32, flags: i32 },
+    PollerWait { poller: u32, events: u32, max_events: u32, timeout_ns: i64 },
+}
+
+impl BatchOp {
+    /// Decodes Op `index` of the array at `ops`: what to run, or the
+    /// errno that is its result (an unknown operation, a reserved field
+    /// that is not 0).
+    fn read(mem: &GuestMemory<'_>, ops: u32, index: u32) -> Result<Result<BatchOp, Errno>, Errno> {
+        let at = ops + index * batch::OP_SIZE;
+        let raw: [u8; batch::OP_SIZE as usize] = mem.read_array(at)?;
+        let u32_at = |o: usize| u32::from_le_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]);
+        let (op, fd, buf, len, flags) = (u32_at(0), u32_at(4), u32_at(8), u32_at(12), u32_at(16) as i32);
+        let timeout_ns = (u64::from(u32_at(24)) | u64::from(u32_at(28)) << 32) as i64;
+        Ok(match op {
+            batch::SEND | batch::RECV if timeout_ns != 0 => Err(errno::INVAL),
+            batch::SEND => Ok(BatchOp::Send { fd, buf, len, flags }),
+            batch::RECV => Ok(BatchOp::Recv { fd, buf, len, flags }),
+            batch::POLLER_WAIT if flags != 0 => Err(errno::INVAL),
+            batch::POLLER_WAIT => Ok(BatchOp::PollerWait {
+                poller: fd,
+                events: buf,
+                max_events: len,
+                timeout_ns,
+            }),
+            _ => Err(errno::INVAL),
+        })
+    }
+
+    /// Whether the ops after this one, which ended with `r`, still run:
+    /// not after an error, nor after a send that sent less than asked
+    /// (what follows usually depends on it: a wait would not know that
+    /// this socket must now wait to be writable).
+    fn chain_goes_on(&self, r: Result<u32, Errno>) -> bool {
+        match (self, r) {
+            (_, Err(_)) => false,
+            (BatchOp::Send { len, .. }, Ok(sent)) => sent >= *len,
+            _ => true,
+        }
+    }
+}
+
+/// `submit(ops, count)`: runs the `count` Ops at `ops` in order with `run`
+/// and writes each one's result (value or `-errno`) into it, stopping
+/// after an op that ends the chain ([`BatchOp::chain_goes_on`]). Returns
+/// how many ran; `Err` without running any if the array is not in memory
+/// or `count` is 0 or above [`batch::MAX_OPS`]. `run` may also end the
+/// whole call (`E`: a trap), after the ops before it have run.
+pub fn submit<E>(
+    mem: &mut GuestMemory<'_>,
+    ops: u32,
+    count: u32,
+    mut run: impl FnMut(&mut GuestMemory<'_>, BatchOp) -> Result<Result<u32, Errno>, E>,
+) -> Result<Result<u32, Errno>, E> {
+    if count == 0 || count > batch::MAX_OPS {
+        return Ok(Err(errno::INVAL));
+    }
+    if let Err(e) = mem.check(ops, count * batch::OP_SIZE) {
+        return Ok(Err(e));
+    }
+    for i in 0..count {
+        // Reading and writing the Op cannot fail: the array was checked
+        // above, and the program's memory does not change size while the
+        // call runs.
+        let (r, goes_on) = match BatchOp::read(mem, ops, i) {
+            Ok(Ok(op)) => {
+                let r = run(mem, op)?;
+                (r, op.chain_goes_on(r))
+            }
+            Ok(Err(e)) => (Err(e), false),
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = mem.write_u32(ops + i * batch::OP_SIZE + batch::RESULT_OFFSET, ret(r) as u32) {
+            return Ok(Err(e));
+        }
+        if !goes_on {
+            return Ok(Ok(i + 1));
+        }
+    }
+    Ok(Ok(count))
+}
 
 /// A call's result as the import returns it: the value, or `-errno`.
 pub fn ret(r: Result<u32, Errno>) -> i32 {
@@ -214,6 +316,76 @@ mod tests {
         a[8..8 + ip.len()].copy_from_slice(ip);
         a[24..].copy_from_slice(&scope.to_le_bytes());
         a
+    }
+
+    fn op(code: u32, fd: u32, buf: u32, len: u32, flags: i32, timeout: i64) -> [u8; 32] {
+        let mut o = [0u8; 32];
+        for (at, v) in [(0, code), (4, fd), (8, buf), (12, len), (16, flags as u32), (20, 0xdead)] {
+            o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        o[24..].copy_from_slice(&timeout.to_le_bytes());
+        o
+    }
+
+    fn result(mem: &GuestMemory<'_>, i: u32) -> i32 {
+        mem.read_u32(i * 32 + batch::RESULT_OFFSET).unwrap() as i32
+    }
+
+    #[test]
+    fn a_batch_runs_in_order_and_stops_after_a_short_send() {
+        let mut bytes = [0u8; 256];
+        bytes[..32].copy_from_slice(&op(batch::RECV, 5, 200, 10, 0, 0));
+        bytes[32..64].copy_from_slice(&op(batch::SEND, 6, 200, 10, 0, 0));
+        bytes[64..96].copy_from_slice(&op(batch::SEND, 7, 200, 10, 0, 0));
+        bytes[96..128].copy_from_slice(&op(batch::POLLER_WAIT, 0, 200, 4, 0, -1));
+        let mut mem = GuestMemory::new(&mut bytes);
+        let mut seen = alloc::vec::Vec::new();
+        let r = submit::<()>(&mut mem, 0, 4, |_, op| {
+            seen.push(op);
+            Ok(match op {
+                BatchOp::Recv { .. } => Ok(3),
+                BatchOp::Send { fd: 6, len, .. } => Ok(len),
+                BatchOp::Send { .. } => Ok(4),
+                BatchOp::PollerWait { .. } => Ok(1),
+            })
+        });
+        assert_eq!(r, Ok(Ok(3)));
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0], BatchOp::Recv { fd: 5, buf: 200, len: 10, flags: 0 });
+        assert_eq!([result(&mem, 0), result(&mem, 1), result(&mem, 2)], [3, 10, 4]);
+        // The wait did not run: its result field is as the program left it.
+        assert_eq!(result(&mem, 3), 0xdead);
+    }
+
+    #[test]
+    fn a_batch_stops_after_an_error_and_checks_its_ops() {
+        let mut bytes = [0u8; 128];
+        bytes[..32].copy_from_slice(&op(batch::SEND, 6, 0, 10, 0, 0));
+        bytes[32..64].copy_from_slice(&op(batch::POLLER_WAIT, 0, 0, 4, 0, 5));
+        let mut mem = GuestMemory::new(&mut bytes);
+        let r = submit::<()>(&mut mem, 0, 2, |_, _| Ok(Err(errno::PIPE)));
+        assert_eq!(r, Ok(Ok(1)));
+        assert_eq!(result(&mem, 0), -i32::from(errno::PIPE));
+        // A wait with flags, a send with a timeout, an unknown op: INVAL, and the chain ends.
+        for bad in [op(batch::POLLER_WAIT, 0, 0, 4, 1, 0), op(batch::SEND, 6, 0, 1, 0, 7), op(9, 0, 0, 0, 0, 0)] {
+            let mut bytes = [0u8; 64];
+            bytes[..32].copy_from_slice(&bad);
+            let mut mem = GuestMemory::new(&mut bytes);
+            let r = submit::<()>(&mut mem, 0, 2, |_, _| panic!("must not run"));
+            assert_eq!(r, Ok(Ok(1)));
+            assert_eq!(result(&mem, 0), -i32::from(errno::INVAL));
+        }
+        // The whole array must be in memory, and hold 1 to MAX_OPS ops.
+        let mut bytes = [0u8; 64];
+        let mut mem = GuestMemory::new(&mut bytes);
+        let never = |_: &mut GuestMemory<'_>, _| -> Result<Result<u32, Errno>, ()> { panic!("must not run") };
+        assert_eq!(submit(&mut mem, 0, 3, never), Ok(Err(errno::FAULT)));
+        assert_eq!(submit(&mut mem, 0, 0, never), Ok(Err(errno::INVAL)));
+        assert_eq!(submit(&mut mem, 0, batch::MAX_OPS + 1, never), Ok(Err(errno::INVAL)));
+        // A trap from `run` ends the call.
+        bytes[..32].copy_from_slice(&op(batch::RECV, 5, 0, 1, 0, 0));
+        let mut mem = GuestMemory::new(&mut bytes);
+        assert_eq!(submit(&mut mem, 0, 1, |_, _| Err("trap")), Err("trap"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ const CLIENTS: usize = 3;
 
 pub const TESTS: &[Test] = &[
     ("net-echo-std", echo_std),
+    ("net-submit", submit),
     ("net-echo-server", echo_server),
     ("net-http-server", http_server),
     ("net-http-std", http_std),
@@ -36,6 +37,24 @@ const ENGINES: [&str; 2] = ["native", "pulley"];
 /// What a loadgen run may take beyond its duration (connecting hundreds
 /// of sockets under TCG takes seconds).
 const LOADGEN_SLACK: Duration = Duration::from_secs(90);
+
+/// kwasm_net's `submit` in kwasm.ko, on each engine: net-submit.wat checks
+/// every result itself and exits with the number of the check that failed
+/// (kwasm-reference's tests run the same program in user space).
+fn submit() -> Result<(), String> {
+    for engine in ENGINES {
+        let out = crate::run::kwasm(engine, &["/share/kwasm/tests/net-submit.wat"])?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        expect(out.status.success() && stdout == "submit: ok\n", || {
+            format!(
+                "{engine}: {} (exit status N: check N failed) | stdout: {stdout} | stderr: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    }
+    Ok(())
+}
 
 fn kwasm_server(engine: &str, wasm: &str, flags: &[&str], args: &[&str]) -> Result<Server, String> {
     let mut cmd = Command::new("kwasm");

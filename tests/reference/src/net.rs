@@ -16,10 +16,11 @@
 //! is closed when the run's store is dropped.
 
 use kwasm_wasi::errno::{self, Errno};
-use kwasm_wasi::net::{ctl, events, msg, option, ret, write_event, SockAddr};
+use kwasm_wasi::net::{ctl, events, msg, option, ret, write_event, BatchOp, SockAddr};
 use kwasm_wasi::net::{ADDRESS_SIZE, EVENT_SIZE, KIND_STREAM, MAX_EVENTS, MAX_POLLERS, MODULE, SOCKET_NONBLOCK};
 use kwasm_wasi::GuestMemory;
 use std::collections::BTreeSet;
+use std::convert::Infallible;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use wasmtime::{Caller, Extern, Linker, Result};
@@ -376,6 +377,17 @@ impl Net {
         Ok(n as u32)
     }
 
+    /// One op of a `submit` batch.
+    fn batch_op(&mut self, m: &mut GuestMemory<'_>, op: BatchOp) -> Result<u32, Errno> {
+        match op {
+            BatchOp::Send { fd, buf, len, flags } => self.send(m, fd, buf, len, flags),
+            BatchOp::Recv { fd, buf, len, flags } => self.recv(m, fd, buf, len, flags),
+            BatchOp::PollerWait { poller, events, max_events, timeout_ns } => {
+                self.poller_wait(m, poller, events, max_events, timeout_ns)
+            }
+        }
+    }
+
     fn poller_close(&mut self, handle: u32) -> Result<u32, Errno> {
         self.poller(handle)?;
         self.pollers[handle as usize] = None;
@@ -440,6 +452,11 @@ pub fn add_to_linker<T: 'static>(l: &mut Linker<T>, get: fn(&mut T) -> &mut Net)
         poller_ctl(p: u32, op: i32, fd: u32, ev: u32, data: u64) => |m, n| n.poller_ctl(p, op, fd, ev, data),
         poller_wait(p: u32, out: u32, max: u32, timeout: i64) => |m, n| n.poller_wait(m, p, out, max, timeout),
         poller_close(p: u32) => |m, n| n.poller_close(p),
+        submit(ops: u32, count: u32) => |m, n| {
+            let done = kwasm_wasi::net::submit(m, ops, count, |m, op| Ok::<_, Infallible>(n.batch_op(m, op)));
+            let Ok(r) = done;
+            r
+        },
     );
     Ok(())
 }

@@ -259,6 +259,17 @@ fn sockets_poller_and_errors() {
     check(steps, &out.stdout);
 }
 
+/// `submit`: tests/guest/wasm/net-submit.wat checks itself (the guest tests
+/// run it in kwasm.ko): ops in order, results in their records, the chain
+/// ending after a failed or short send, bad arrays and ops refused.
+#[test]
+fn submit_runs_a_chain_of_ops() {
+    let wat = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest/wasm/net-submit.wat");
+    let out = run(reference().arg(wat));
+    assert!(out.status.success(), "{:?} (the check that failed): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "submit: ok\n");
+}
+
 /// `--tcplisten`: the program gets the listening socket as fd 3, tells its
 /// address, accepts a client, echoes five bytes and closes.
 #[test]

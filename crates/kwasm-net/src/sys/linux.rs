@@ -243,3 +243,36 @@ pub fn poller_wait(poller: i32, events: &mut [RawEvent], timeout: Option<Duratio
 pub fn poller_close(poller: i32) -> io::Result<()> {
     close(poller)
 }
+
+/// A batch natively: its ops one by one, with the ABI's rule for stopping
+/// (after an error or a short send). Returns how many ran.
+pub fn submit(ops: &mut [crate::batch::RawOp]) -> io::Result<usize> {
+    use crate::batch::{OP_POLLER_WAIT, OP_RECV, OP_SEND};
+    for (i, op) in ops.iter_mut().enumerate() {
+        let len = op.len as usize;
+        // The `Batch` borrows each op's buffer, `len` bytes (a wait's: `len`
+        // events), for as long as it lives, and nothing else uses it.
+        let r = match op.op {
+            // SAFETY: `buf` is valid for reads of `len` bytes (above).
+            OP_SEND => send(op.fd, unsafe { std::slice::from_raw_parts(op.buf, len) }),
+            // SAFETY: `buf` is valid for writes of `len` bytes (above).
+            OP_RECV => recv(op.fd, unsafe { std::slice::from_raw_parts_mut(op.buf, len) }),
+            OP_POLLER_WAIT => {
+                // SAFETY: `buf` is `len` events, valid for writes (above).
+                let events = unsafe { std::slice::from_raw_parts_mut(op.buf.cast::<RawEvent>(), len) };
+                let timeout = u64::try_from(op.timeout_ns).ok().map(std::time::Duration::from_nanos);
+                poller_wait(op.fd, events, timeout)
+            }
+            _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        };
+        op.result = match &r {
+            Ok(n) => (*n).min(i32::MAX as usize) as i32,
+            Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+        };
+        let short_send = op.op == OP_SEND && matches!(r, Ok(n) if n < len);
+        if r.is_err() || short_send {
+            return Ok(i + 1);
+        }
+    }
+    Ok(ops.len())
+}

@@ -15,6 +15,7 @@ use std::time::Duration;
 /// `i64`, so these are the ABI's signatures.
 mod import {
     use super::RawEvent;
+    use crate::batch::RawOp;
 
     #[link(wasm_import_module = "kwasm_net")]
     extern "C" {
@@ -35,6 +36,7 @@ mod import {
         pub fn poller_ctl(poller: i32, op: i32, fd: i32, events: u32, user_data: u64) -> i32;
         pub fn poller_wait(poller: i32, events: *mut RawEvent, max_events: i32, timeout_ns: i64) -> i32;
         pub fn poller_close(poller: i32) -> i32;
+        pub fn submit(ops: *mut RawOp, count: i32) -> i32;
     }
 }
 
@@ -187,4 +189,12 @@ pub fn poller_wait(poller: i32, events: &mut [RawEvent], timeout: Option<Duratio
 pub fn poller_close(poller: i32) -> io::Result<()> {
     // SAFETY: no pointers; the caller never uses the handle again.
     cvt(unsafe { import::poller_close(poller) }).map(drop)
+}
+
+pub fn submit(ops: &mut [crate::batch::RawOp]) -> io::Result<usize> {
+    let count = ops.len().min(i32::MAX as usize) as i32;
+    // SAFETY: `ops` holds `count` 32-byte Op records; their buffers are
+    // borrowed by the `Batch` for as long as it lives, so valid for the
+    // reads and writes each op makes.
+    cvt(unsafe { import::submit(ops.as_mut_ptr(), count) }).map(|n| n as usize)
 }

@@ -10,7 +10,7 @@ use super::wasi::{close_fd, restart, with_run};
 use crate::platform::file::{FileRef, O_NONBLOCK};
 use crate::platform::net::{self, SockOption};
 use kwasm_wasi::net::{ctl, events, msg, option, ret, write_event, SockAddr, EVENT_SIZE, MAX_EVENTS, MAX_POLLERS};
-use kwasm_wasi::net::{KIND_STREAM, MODULE, SOCKET_NONBLOCK};
+use kwasm_wasi::net::{BatchOp, KIND_STREAM, MODULE, SOCKET_NONBLOCK};
 use kwasm_wasi::{errno, filetype, Errno, GuestMemory};
 use wasmtime::{Caller, Linker, Result};
 
@@ -184,6 +184,30 @@ fn poller_wait(
     r.map(|_| n)
 }
 
+/// Makes `call` again while a signal the process survives interrupts it
+/// (see [`restart`]); a trap if the signal ends the process.
+fn restarting(s: &mut RunState, mut call: impl FnMut(&mut RunState) -> Result<u32, Errno>) -> Result<Result<u32, Errno>> {
+    loop {
+        let r = call(s);
+        if r != Err(errno::INTR) || !restart(&s.parking)? {
+            return Ok(r);
+        }
+    }
+}
+
+/// One op of a `submit` batch, restarted as a call of its own would be
+/// (never the ops before it: their sends must not go out twice).
+fn batch_op(m: &mut GuestMemory<'_>, s: &mut RunState, op: BatchOp) -> Result<Result<u32, Errno>> {
+    restarting(s, |s| match op {
+        BatchOp::Send { fd, buf, len, flags } => send(m, &s.wasi, fd, buf, len, flags),
+        BatchOp::Recv { fd, buf, len, flags } => recv(m, &s.wasi, fd, buf, len, flags),
+        BatchOp::PollerWait { poller, events, max_events, timeout_ns } => {
+            let deadline = s.deadline_ns();
+            poller_wait(m, &mut s.net, &s.parking, poller, events, max_events, timeout_ns, deadline)
+        }
+    })
+}
+
 type C<'a> = Caller<'a, RunState>;
 
 /// Binds each kwasm_net import: `$name(args) => |memory, state| body`
@@ -196,15 +220,8 @@ macro_rules! bind {
             $linker.func_wrap(MODULE, stringify!($name), |mut c: C<'_>, $( $arg: $ty ),*| -> Result<i32> {
                 host_call(&mut c, Sleeps::Maybe, |c| {
                     #[allow(unused_variables)]
-                    with_run(c, |$m, $s| -> Result<i32> {
-                        loop {
-                            let r = (|| -> Result<u32, Errno> { $body })();
-                            if r != Err(errno::INTR) || !restart(&$s.parking)? {
-                                return Ok(ret(r));
-                            }
-                        }
-                    })
-                    .and_then(|r| r)
+                    with_run(c, |$m, $s| restarting($s, |$s| -> Result<u32, Errno> { $body }).map(ret))
+                        .and_then(|r| r)
                 })
             })?;
         )*
@@ -260,5 +277,13 @@ pub(super) fn add_to_linker(l: &mut Linker<RunState>) -> Result<()> {
             Ok(0)
         },
     );
+    // Not through `bind!`: a signal restarts the op it interrupted, not
+    // the batch.
+    l.func_wrap(MODULE, "submit", |mut c: C<'_>, ops: u32, count: u32| -> Result<i32> {
+        host_call(&mut c, Sleeps::Maybe, |c| {
+            with_run(c, |m, s| kwasm_wasi::net::submit(m, ops, count, |m, op| batch_op(m, s, op)).map(ret))
+                .and_then(|r| r)
+        })
+    })?;
     Ok(())
 }
