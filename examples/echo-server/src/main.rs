@@ -9,15 +9,12 @@
 //! every connection until its peer closes it, and runs until killed.
 //!
 //! Every socket is non-blocking and level-triggered. A connection reads at
-//! most 16 KiB per wake-up, into a region of its own in one shared buffer,
-//! and the echoes of a wake-up go out with the next wait in one `kwasm_net`
-//! batch (`kwasm_net::Batch`): a message costs a read and one call for
-//! "echo, then wait". What the peer has no room for yet is kept, and the
-//! connection then waits to be writable instead of readable, so a slow
-//! reader holds back only its own input. Network errors end the connection
-//! they happen on, never the server.
+//! most 16 KiB per wake-up and writes it straight back; what the peer has
+//! no room for yet is kept, and the connection then waits to be writable
+//! instead of readable, so a slow reader holds back only its own input.
+//! Network errors end the connection they happen on, never the server.
 
-use kwasm_net::{Batch, Event, Events, Interest, Mode, Poller, TcpListener, TcpStream};
+use kwasm_net::{Event, Events, Interest, Mode, Poller, TcpListener, TcpStream};
 use std::convert::Infallible;
 use std::io::{self, ErrorKind, Write};
 use std::net::SocketAddr;
@@ -30,10 +27,6 @@ const USAGE: &str = "usage: echo-server [--listen ADDR:PORT | --tcplisten-fd N]"
 const LISTENER: u64 = u64::MAX;
 /// How much one read takes from a connection.
 const BUF_SIZE: usize = 16 * 1024;
-/// Connections read per wake-up, each into its own region of the shared
-/// buffer: a batch's sends, one op left for its wait. The others are
-/// still readable, so the next wait reports them again.
-const REGIONS: usize = Batch::MAX_OPS - 1;
 /// How long accepting pauses after an error such as running out of fds.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -57,8 +50,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Listen, String> 
 
 struct Conn {
     stream: TcpStream,
-    /// Bytes read but not echoed yet (the peer had no room for them). While
-    /// there are any the connection waits to be writable, not readable.
+    /// Bytes read but not echoed yet. While there are any the connection
+    /// waits to be writable, not readable.
     unsent: Vec<u8>,
 }
 
@@ -70,21 +63,7 @@ struct Server {
     free: Vec<usize>,
     /// While accepting is paused: when it resumes.
     resume_accepting: Option<Instant>,
-    /// [`REGIONS`] regions of [`BUF_SIZE`]: what this wake-up read, the
-    /// `echoes`' bytes.
     buf: Vec<u8>,
-    /// What this wake-up read, the `i`th in region `i` of `buf`: the next
-    /// batch's sends.
-    echoes: Vec<Echo>,
-}
-
-/// Bytes read from a connection, to echo.
-struct Echo {
-    slot: usize,
-    len: usize,
-    /// Its op in the batch, and the op's result.
-    op: Option<usize>,
-    result: Option<io::Result<usize>>,
 }
 
 impl Server {
@@ -98,8 +77,7 @@ impl Server {
             conns: Vec::new(),
             free: Vec::new(),
             resume_accepting: None,
-            buf: vec![0; REGIONS * BUF_SIZE],
-            echoes: Vec::with_capacity(REGIONS),
+            buf: vec![0; BUF_SIZE],
         })
     }
 
@@ -109,8 +87,8 @@ impl Server {
             let timeout = self
                 .resume_accepting
                 .map(|t| t.saturating_duration_since(Instant::now()));
-            match self.echo_and_wait(&mut events, timeout) {
-                Ok(()) => {}
+            match self.poller.wait(&mut events, timeout) {
+                Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
@@ -126,52 +104,6 @@ impl Server {
                     self.serve(event.token as usize, event);
                 }
             }
-        }
-    }
-
-    /// Echoes what the last wake-up read, then waits for events into
-    /// `events`, all in one batch. The wait runs only if every echo went
-    /// out whole; `events` is empty if it did not.
-    fn echo_and_wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        let mut batch = Batch::new();
-        for (i, echo) in self.echoes.iter_mut().enumerate() {
-            if let Some(Some(conn)) = self.conns.get(echo.slot) {
-                echo.op = Some(batch.send(&conn.stream, &self.buf[i * BUF_SIZE..][..echo.len]));
-            }
-        }
-        let wait = batch.wait(&self.poller, events, timeout);
-        let submitted = batch.submit();
-        for echo in &mut self.echoes {
-            echo.result = echo.op.and_then(|op| batch.result(op));
-        }
-        let waited = batch.result(wait);
-        // The batch's borrows of the connections and the buffer end here.
-        for (i, echo) in self.echoes.drain(..).enumerate() {
-            let (slot, n) = (echo.slot, echo.len);
-            let data = &self.buf[i * BUF_SIZE..][..n];
-            let Some(Some(conn)) = self.conns.get_mut(slot) else { continue };
-            let sent = match echo.result {
-                Some(Ok(sent)) => Ok(sent),
-                Some(Err(e)) if e.kind() == ErrorKind::WouldBlock => Ok(0),
-                Some(Err(e)) => Err(e),
-                // Not run (the batch stopped before it): the region is
-                // reused next time, so this one is written now.
-                None => write_some(&conn.stream, data),
-            };
-            let open = sent.and_then(|sent| {
-                if sent < n {
-                    conn.unsent.extend_from_slice(&data[sent..]);
-                    self.poller
-                        .modify(conn.stream.as_raw_fd(), Interest::WRITABLE, slot as u64, Mode::Level)?;
-                }
-                Ok(true)
-            });
-            settle(&mut self.conns, &mut self.free, slot, open);
-        }
-        submitted?;
-        match waited {
-            Some(Err(e)) => Err(e),
-            _ => Ok(()),
         }
     }
 
@@ -222,49 +154,52 @@ impl Server {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
         };
-        let open = if !conn.unsent.is_empty() {
-            flush(conn).and_then(|()| {
-                if conn.unsent.is_empty() {
-                    self.poller
-                        .modify(conn.stream.as_raw_fd(), Interest::READABLE, slot as u64, Mode::Level)?;
-                }
-                Ok(true)
-            })
-        } else if (event.readable || event.hangup || event.error) && self.echoes.len() < REGIONS {
-            let region = &mut self.buf[self.echoes.len() * BUF_SIZE..][..BUF_SIZE];
-            match conn.stream.read(region) {
-                Ok(0) => Ok(false),
-                Ok(len) => {
-                    self.echoes.push(Echo {
-                        slot,
-                        len,
-                        op: None,
-                        result: None,
-                    });
-                    Ok(true)
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => Ok(true),
-                Err(e) => Err(e),
-            }
+        let was_blocked = !conn.unsent.is_empty();
+        let open = if was_blocked {
+            flush(conn).map(|()| true)
+        } else if event.readable || event.hangup || event.error {
+            echo(conn, &mut self.buf)
         } else {
             Ok(true)
         };
-        settle(&mut self.conns, &mut self.free, slot, open);
+        let open = open.and_then(|open| {
+            let blocked = !conn.unsent.is_empty();
+            if open && blocked != was_blocked {
+                let interest = if blocked {
+                    Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                self.poller
+                    .modify(conn.stream.as_raw_fd(), interest, slot as u64, Mode::Level)?;
+            }
+            Ok(open)
+        });
+        match open {
+            Ok(true) => return,
+            Ok(false) => {}
+            // Resets are the peer's business, not news.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {}
+            Err(e) => eprintln!("echo-server: connection ended: {e}"),
+        }
+        // Closing the fd also removes it from the poller.
+        self.conns[slot] = None;
+        self.free.push(slot);
     }
 }
 
-/// Ends connection `slot` unless `open` says it stays open.
-fn settle(conns: &mut [Option<Conn>], free: &mut Vec<usize>, slot: usize, open: io::Result<bool>) {
-    match open {
-        Ok(true) => return,
-        Ok(false) => {}
-        // Resets are the peer's business, not news.
-        Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {}
-        Err(e) => eprintln!("echo-server: connection ended: {e}"),
-    }
-    // Closing the fd also removes it from the poller.
-    conns[slot] = None;
-    free.push(slot);
+/// Reads once and echoes it; keeps what cannot be written yet. `Ok(false)`:
+/// the peer closed the connection.
+fn echo(conn: &mut Conn, buf: &mut [u8]) -> io::Result<bool> {
+    let n = match conn.stream.read(buf) {
+        Ok(0) => return Ok(false),
+        Ok(n) => n,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    let sent = write_some(&conn.stream, &buf[..n])?;
+    conn.unsent.extend_from_slice(&buf[sent..n]);
+    Ok(true)
 }
 
 /// Writes what was kept back, as much as the peer takes now.

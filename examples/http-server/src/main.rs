@@ -11,17 +11,15 @@
 //!
 //! The event loop is echo-server's: non-blocking sockets, level-triggered,
 //! one read of at most 16 KiB per wake-up. The requests in it (pipelined
-//! ones too) are answered in order with one write, made with the next wait
-//! in one `kwasm_net` batch (`kwasm_net::Batch`): a keep-alive request
-//! costs a read and one call for "reply, then wait". A response the peer
-//! has no room for yet is kept, and the connection then waits to be
-//! writable, reading nothing more until it is sent. After a response that
-//! closes the connection the server shuts down its writing half and reads
-//! until the client closes, so that unread bytes never turn the close into
-//! a reset that could destroy the response before the client has read it.
+//! ones too) are answered in order with one write; a response the peer has
+//! no room for yet is kept, and the connection then waits to be writable,
+//! reading nothing more until it is sent. After a response that closes the
+//! connection the server shuts down its writing half and reads until the
+//! client closes, so that unread bytes never turn the close into a reset
+//! that could destroy the response before the client has read it.
 
 use http_proto::Parser;
-use kwasm_net::{Batch, Event, Events, Interest, Mode, Poller, TcpListener, TcpStream};
+use kwasm_net::{Event, Events, Interest, Mode, Poller, TcpListener, TcpStream};
 use std::convert::Infallible;
 use std::io::{self, ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -68,13 +66,9 @@ enum State {
 struct Conn {
     stream: TcpStream,
     parser: Parser,
-    /// Responses not sent yet.
+    /// Responses not sent yet. While there are any the connection waits to
+    /// be writable, not readable.
     out: Vec<u8>,
-    /// In `Server::pending`: `out` goes into the next batch.
-    queued: bool,
-    /// The peer had no room for all of `out`: the connection waits to be
-    /// writable, not readable, and sends the rest itself.
-    blocked: bool,
     state: State,
 }
 
@@ -114,10 +108,12 @@ impl Conn {
                 }
             }
         }
+        self.flush()?;
         Ok(true)
     }
 
-    /// Writes as much of the pending responses as the peer takes now.
+    /// Writes as much of the pending responses as the peer takes now; once
+    /// the last one is out, shuts down the writing half.
     fn flush(&mut self) -> io::Result<()> {
         let mut sent = 0;
         while sent < self.out.len() {
@@ -129,13 +125,7 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-        self.sent(sent)
-    }
-
-    /// `n` bytes of `out` went out; once the last response is out, shuts
-    /// down the writing half.
-    fn sent(&mut self, n: usize) -> io::Result<()> {
-        self.out.drain(..n);
+        self.out.drain(..sent);
         if self.out.is_empty() && self.state == State::Closing {
             self.stream.shutdown(Shutdown::Write)?;
             self.state = State::Draining;
@@ -153,10 +143,6 @@ struct Server {
     /// While accepting is paused: when it resumes.
     resume_accepting: Option<Instant>,
     buf: Vec<u8>,
-    /// Connections with responses for the next batch, and those in the
-    /// batch being made: its sends in order, with their results.
-    pending: Vec<usize>,
-    sending: Vec<(usize, Option<io::Result<usize>>)>,
 }
 
 impl Server {
@@ -171,8 +157,6 @@ impl Server {
             free: Vec::new(),
             resume_accepting: None,
             buf: vec![0; BUF_SIZE],
-            pending: Vec::new(),
-            sending: Vec::new(),
         })
     }
 
@@ -182,8 +166,8 @@ impl Server {
             let timeout = self
                 .resume_accepting
                 .map(|t| t.saturating_duration_since(Instant::now()));
-            match self.send_and_wait(&mut events, timeout) {
-                Ok(()) => {}
+            match self.poller.wait(&mut events, timeout) {
+                Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
@@ -199,68 +183,6 @@ impl Server {
                     self.serve(event.token as usize, event);
                 }
             }
-        }
-    }
-
-    /// Sends the responses made since the last wait, then waits for events
-    /// into `events`, all in one batch. The wait runs only if every send
-    /// sent all (a connection that could not has to wait to be writable
-    /// first); `events` is empty if it did not.
-    fn send_and_wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        let mut batch = Batch::new();
-        let mut last_response = false;
-        // One op stays for the wait.
-        while batch.len() < Batch::MAX_OPS - 1 {
-            let Some(slot) = self.pending.pop() else { break };
-            if let Some(Some(conn)) = self.conns.get(slot) {
-                batch.send(&conn.stream, &conn.out);
-                self.sending.push((slot, None));
-                last_response |= conn.state == State::Closing;
-            }
-        }
-        // The wait must not block if more responses are waiting for the
-        // next batch, or if a connection's writing half is to be shut down
-        // once its last response is out (its client waits for that).
-        let timeout = if self.pending.is_empty() && !last_response {
-            timeout
-        } else {
-            Some(Duration::ZERO)
-        };
-        let wait = batch.wait(&self.poller, events, timeout);
-        let submitted = batch.submit();
-        for (i, (_, result)) in self.sending.iter_mut().enumerate() {
-            *result = batch.result(i);
-        }
-        let waited = batch.result(wait);
-        // The batch's borrows of the connections end here.
-        for (slot, result) in self.sending.drain(..) {
-            let Some(Some(conn)) = self.conns.get_mut(slot) else { continue };
-            let open = match result {
-                Some(Ok(n)) => conn.sent(n).map(|()| true),
-                Some(Err(e)) if e.kind() == ErrorKind::WouldBlock => Ok(true),
-                Some(Err(e)) => Err(e),
-                // Not sent (the batch stopped before it): in the next one.
-                None => {
-                    self.pending.push(slot);
-                    continue;
-                }
-            };
-            conn.queued = false;
-            // What the peer had no room for waits for it to be writable.
-            let open = open.and_then(|open| {
-                if open && !conn.out.is_empty() {
-                    conn.blocked = true;
-                    self.poller
-                        .modify(conn.stream.as_raw_fd(), Interest::WRITABLE, slot as u64, Mode::Level)?;
-                }
-                Ok(open)
-            });
-            settle(&mut self.conns, &mut self.free, &mut self.pending, slot, open);
-        }
-        submitted?;
-        match waited {
-            Some(Err(e)) => Err(e),
-            _ => Ok(()),
         }
     }
 
@@ -295,8 +217,6 @@ impl Server {
                         stream,
                         parser: Parser::new(),
                         out: Vec::new(),
-                        queued: false,
-                        blocked: false,
                         state: State::Open,
                     })
                 }
@@ -315,46 +235,38 @@ impl Server {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
         };
-        let open = if conn.blocked {
-            conn.flush().and_then(|()| {
-                if conn.out.is_empty() {
-                    conn.blocked = false;
-                    self.poller
-                        .modify(conn.stream.as_raw_fd(), Interest::READABLE, slot as u64, Mode::Level)?;
-                }
-                Ok(true)
-            })
+        let was_blocked = !conn.out.is_empty();
+        let open = if was_blocked {
+            conn.flush().map(|()| true)
         } else if event.readable || event.hangup || event.error {
-            conn.read(&mut self.buf).inspect(|&open| {
-                if open && !conn.out.is_empty() && !conn.queued {
-                    conn.queued = true;
-                    self.pending.push(slot);
-                }
-            })
+            conn.read(&mut self.buf)
         } else {
             Ok(true)
         };
-        settle(&mut self.conns, &mut self.free, &mut self.pending, slot, open);
+        let open = open.and_then(|open| {
+            let blocked = !conn.out.is_empty();
+            if open && blocked != was_blocked {
+                let interest = if blocked {
+                    Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                self.poller
+                    .modify(conn.stream.as_raw_fd(), interest, slot as u64, Mode::Level)?;
+            }
+            Ok(open)
+        });
+        match open {
+            Ok(true) => return,
+            Ok(false) => {}
+            // Resets are the client's business, not news.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {}
+            Err(e) => eprintln!("http-server: connection ended: {e}"),
+        }
+        // Closing the fd also removes it from the poller.
+        self.conns[slot] = None;
+        self.free.push(slot);
     }
-}
-
-/// Ends connection `slot` unless `open` says it stays open.
-fn settle(conns: &mut [Option<Conn>], free: &mut Vec<usize>, pending: &mut Vec<usize>, slot: usize, open: io::Result<bool>) {
-    match open {
-        Ok(true) => return,
-        Ok(false) => {}
-        // Resets are the client's business, not news.
-        Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {}
-        Err(e) => eprintln!("http-server: connection ended: {e}"),
-    }
-    // A new connection may take the slot: it must not inherit a place in
-    // the next batch (it would send its responses twice).
-    if conns[slot].as_ref().is_some_and(|c| c.queued) {
-        pending.retain(|&s| s != slot);
-    }
-    // Closing the fd also removes it from the poller.
-    conns[slot] = None;
-    free.push(slot);
 }
 
 fn main() -> ExitCode {
