@@ -141,9 +141,9 @@ impl<'a> Batch<'a> {
         })
     }
 
-    /// Adds a [`Poller::wait`] into `events`; returns its index. `events`
-    /// holds what it returned once the batch is dropped (none if it did not
-    /// run). Panics if the batch is full or has a wait already.
+    /// Adds a [`Poller::wait`] into `events`; returns its index. After
+    /// [`submit`](Batch::submit) `events` holds what it returned (none if it
+    /// did not run). Panics if the batch is full or has a wait already.
     pub fn wait(&mut self, poller: &'a Poller, events: &'a mut Events, timeout: Option<Duration>) -> usize {
         assert!(self.wait.is_none(), "a batch has at most one wait");
         let raw = events.raw_mut();
@@ -152,10 +152,7 @@ impl<'a> Batch<'a> {
             fd: poller.handle(),
             buf: raw.as_mut_ptr().cast(),
             len: len32(raw.len()),
-            timeout_ns: match timeout {
-                None => -1,
-                Some(t) => i64::try_from(t.as_nanos()).unwrap_or(i64::MAX),
-            },
+            timeout_ns: crate::poll::timeout_ns(timeout),
             ..EMPTY
         };
         events.set_len(0);

@@ -128,6 +128,14 @@ impl fmt::Debug for Poller {
     }
 }
 
+/// A wait's timeout as the ABI carries it: nanoseconds, -1 for none.
+pub(crate) fn timeout_ns(timeout: Option<Duration>) -> i64 {
+    match timeout {
+        None => -1,
+        Some(t) => i64::try_from(t.as_nanos()).unwrap_or(i64::MAX),
+    }
+}
+
 fn bits(interest: Interest, mode: Mode) -> u32 {
     interest.0
         | match mode {

@@ -175,10 +175,7 @@ pub fn poller_ctl(poller: i32, ctl: Ctl, fd: RawFd, events: u32, token: u64) -> 
 }
 
 pub fn poller_wait(poller: i32, events: &mut [RawEvent], timeout: Option<Duration>) -> io::Result<usize> {
-    let ns = match timeout {
-        None => -1,
-        Some(t) => i64::try_from(t.as_nanos()).unwrap_or(i64::MAX),
-    };
+    let ns = crate::poll::timeout_ns(timeout);
     let max = events.len().min(i32::MAX as usize) as i32;
     // SAFETY: `events` has room for `max` 16-byte Event records.
     let n = cvt(unsafe { import::poller_wait(poller, events.as_mut_ptr(), max, ns) })?;
